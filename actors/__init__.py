@@ -1,0 +1,1 @@
+"""Device and ticket actors, and the Ray host actors that run them."""

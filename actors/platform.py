@@ -1,0 +1,137 @@
+"""Starts and stops the whole platform on one machine: Redis, local Ray, the store, device hosts and ingest."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import time
+from typing import Any
+
+import psutil
+import ray
+
+from actors.host import DeviceHost
+from actors.kinds import device_kinds
+from actors.store import TelemetryStore
+from adapters.ingest.service import IngestService
+from adapters.redis_server import RedisServer
+from core.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+class Platform:
+    """Everything the platform runs, started in dependency order and stopped by what started it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.redis_server: RedisServer | None = None
+        self.redis_url = settings.redis_url or ""
+        self.started_ray = False
+        self.store: Any = None
+        self.hosts: dict[tuple[str, int], Any] = {}
+        self.ingest: Any = None
+
+    def start(self) -> Platform:
+        """Start every part and wait until each answers."""
+        self.settings.var_dir.mkdir(parents=True, exist_ok=True)
+        if not self.redis_url:
+            self.redis_server = RedisServer(self.settings.var_dir / "redis")
+            self.redis_url = self.redis_server.start()
+        if not ray.is_initialized():
+            ray.init(
+                num_cpus=os.cpu_count() or 2, include_dashboard=False, logging_level="WARNING",
+                object_store_memory=80 * 1024 * 1024, namespace="zhouqu", log_to_driver=True,
+            )  # fmt: skip
+            self.started_ray = True
+        s, url = self.settings, self.redis_url
+        self.store = TelemetryStore.remote(s, url)  # type: ignore[attr-defined]
+        ray.get(self.store.stats.remote())
+        for kind in sorted(device_kinds()):
+            for shard in range(s.shard_count(kind)):
+                self.hosts[(kind, shard)] = DeviceHost.remote(kind, shard, s, url)  # type: ignore[attr-defined]
+        self.ingest = IngestService.remote(s, url)  # type: ignore[attr-defined]
+        self.stats()
+        return self
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of every part (blocks until each answers)."""
+        hosts = {f"{k}.{n}": h.stats.remote() for (k, n), h in self.hosts.items()}
+        return {
+            "store": ray.get(self.store.stats.remote()),
+            "ingest": ray.get(self.ingest.stats.remote()),
+            "hosts": {name: ray.get(ref) for name, ref in hosts.items()},
+        }
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        """A ClickHouse query through the store actor."""
+        return list(ray.get(self.store.query.remote(sql)))
+
+    def pids(self) -> list[int]:
+        """This process, its children (Redis, Ray's processes and workers)."""
+        me = psutil.Process()
+        return [me.pid, *(p.pid for p in me.children(recursive=True))]
+
+    def rss_mb(self) -> float:
+        """Resident memory of the whole platform, MB."""
+        total = 0
+        for pid in self.pids():
+            try:
+                total += psutil.Process(pid).memory_info().rss
+            except psutil.NoSuchProcess:
+                continue
+        return total / 2**20
+
+    def describe(self) -> str:
+        """What runs where, for people."""
+        s = self.settings
+        lines = [
+            f"Redis            {self.redis_url} ({'own redis-server, AOF on, ' + str(s.var_dir / 'redis') if self.redis_server else 'external'})",  # noqa: E501
+            f"ClickHouse       {s.clickhouse_url or 'chDB embedded at ' + str(s.var_dir / 'chdb')}",
+            f"Ingest HTTP/WS   http://{s.ingest.host}:{s.ingest.port}/v1/telemetry  ws://{s.ingest.host}:{s.ingest.port}/v1/ws",
+            f"Watch protocol   tcp://{s.watch.host}:{s.watch.port}",
+            f"Device hosts     {', '.join(f'{k}#{n}' for k, n in self.hosts)} (Ray actors)",
+        ]
+        return "\n".join(lines)
+
+    def stop(self) -> None:
+        """Stop what this platform started."""
+        for actor in [self.ingest, *self.hosts.values(), self.store]:
+            if actor is not None:
+                ray.kill(actor, no_restart=True)
+        self.hosts.clear()
+        self.ingest = self.store = None
+        if self.started_ray:
+            ray.shutdown()
+            self.started_ray = False
+        if self.redis_server:
+            self.redis_server.stop()
+            self.redis_server = None
+
+
+def main() -> None:
+    """Run the platform until Ctrl-C."""
+    parser = argparse.ArgumentParser(description="Run the Zhouqu platform (embedded defaults).")
+    parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    platform = Platform(load_settings()).start()
+    print(platform.describe(), flush=True)
+    stop = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stop:
+            time.sleep(0.5)
+    finally:
+        platform.stop()
+
+
+if __name__ == "__main__":
+    main()

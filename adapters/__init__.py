@@ -1,0 +1,1 @@
+"""The platform's edges: device protocols in, Redis Streams, ClickHouse, push out."""

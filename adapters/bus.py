@@ -1,0 +1,139 @@
+"""Redis Streams: stream names, sharding, consumer groups, pending recovery and the dead-letter stream."""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from core.settings import BusSettings
+
+log = logging.getLogger(__name__)
+
+EVENTS = "events"  # derived device events, for the rules engine
+STORE = "store"  # rows for ClickHouse, for the sink
+DEAD = "dead"  # entries that failed max_deliveries times, with their error
+
+Entry = tuple[bytes, dict[bytes, bytes]]
+
+
+def tele_stream(kind: str, shard: int) -> str:
+    """The telemetry stream of one kind and shard."""
+    return f"tele.{kind}.{shard}"
+
+
+def shard_of(device_id: str, shards: int) -> int:
+    """Stable shard of a device (crc32, so every process agrees)."""
+    return zlib.crc32(device_id.encode()) % shards
+
+
+@dataclass
+class Consumer:
+    """A named consumer in a group: new entries, its own pending after a restart, and stale ones of others."""
+
+    redis: aioredis.Redis
+    stream: str
+    group: str
+    name: str
+    settings: BusSettings
+    count: int = 0  # entries per read; 0 means settings.read_count
+    _recovering: bool = True  # start by re-reading our own pending entries
+
+    async def ensure_group(self) -> None:
+        """Create the stream and group when missing (reading from the start)."""
+        try:
+            await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    @property
+    def recovering(self) -> bool:
+        """True while re-reading pending entries (after a start or a failed batch)."""
+        return self._recovering
+
+    async def read(self, block_ms: int | None = None) -> list[Entry]:
+        """Next batch: own pending entries first (after a restart or failure), then claimed stale ones, then new.
+
+        block_ms None waits the configured time for new entries; 0 does not wait.
+        """
+        count = self.count or self.settings.read_count
+        if self._recovering:
+            entries = await self._read_from("0", count, None)
+            if entries:
+                return await self._drop_poison(entries)
+            self._recovering = False
+            claimed = await self._autoclaim(count)
+            if claimed:
+                return await self._drop_poison(claimed)
+        block = self.settings.block_ms if block_ms is None else block_ms
+        return await self._read_from(">", count, block or None)
+
+    def retry_pending(self) -> None:
+        """After a failed batch: the next read re-delivers our pending entries."""
+        self._recovering = True
+
+    async def ack(self, ids: list[bytes]) -> None:
+        """Acknowledge processed entries (use `ack_in` to ack inside a transaction with the effect)."""
+        if ids:
+            await self.redis.xack(self.stream, self.group, *ids)
+
+    def ack_in(self, pipe: aioredis.client.Pipeline, ids: list[bytes]) -> None:
+        """Queue the ack in the same MULTI as the effect, so both happen or neither."""
+        if ids:
+            pipe.xack(self.stream, self.group, *ids)
+
+    async def dead_letter(self, entries: list[Entry], error: str) -> None:
+        """Move entries to the dead-letter stream with their error, and ack them here."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for entry_id, fields in entries:
+                record = {b"stream": self.stream, b"group": self.group, b"id": entry_id, b"error": error[:500]}
+                pipe.xadd(DEAD, {**fields, **record})
+            pipe.xack(self.stream, self.group, *[e[0] for e in entries])
+            await pipe.execute()
+        log.error("dead-lettered %d entries from %s: %s", len(entries), self.stream, error[:200])
+
+    async def trim(self) -> None:
+        """Drop entries every group has consumed and acknowledged (stream stays bounded)."""
+        groups = await self.redis.xinfo_groups(self.stream)
+        floor: bytes | None = None
+        for g in groups:
+            pending = await self.redis.xpending(self.stream, g["name"])
+            mark = pending["min"] if pending["pending"] else g["last-delivered-id"]
+            if isinstance(mark, str):
+                mark = mark.encode()
+            if floor is None or _id_key(mark) < _id_key(floor):
+                floor = mark
+        if floor and floor != b"0-0":
+            await self.redis.xtrim(self.stream, minid=floor, approximate=True)
+
+    async def _read_from(self, start: str, count: int, block: int | None) -> list[Entry]:
+        reply = await self.redis.xreadgroup(self.group, self.name, {self.stream: start}, count=count, block=block)
+        if not reply:
+            return []
+        return [(i, f) for i, f in reply[0][1] if f is not None]  # f is None for entries trimmed away
+
+    async def _autoclaim(self, count: int) -> list[Entry]:
+        reply = await self.redis.xautoclaim(
+            self.stream, self.group, self.name, self.settings.claim_idle_ms, start_id="0-0", count=count
+        )
+        return [(i, f) for i, f in reply[1] if f is not None]
+
+    async def _drop_poison(self, entries: list[Entry]) -> list[Entry]:
+        """Entries delivered max_deliveries times already go to the dead-letter stream instead."""
+        info = await self.redis.xpending_range(
+            self.stream, self.group, min=entries[0][0], max=entries[-1][0], count=len(entries), consumername=self.name
+        )
+        tries = {p["message_id"]: p["times_delivered"] for p in info}
+        poison = [e for e in entries if tries.get(e[0], 0) > self.settings.max_deliveries]
+        if poison:
+            await self.dead_letter(poison, f"failed {self.settings.max_deliveries} deliveries")
+        return [e for e in entries if tries.get(e[0], 0) <= self.settings.max_deliveries]
+
+
+def _id_key(entry_id: bytes) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition(b"-")
+    return int(ms), int(seq or 0)

@@ -1,0 +1,1 @@
+"""Pure decoders and encoders for the device wire protocols the platform speaks."""

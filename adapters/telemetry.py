@@ -1,0 +1,161 @@
+"""ClickHouse telemetry: schema derived from each kind's reading, and chDB or clickhouse-connect backends."""
+
+from __future__ import annotations
+
+import threading
+import types
+from pathlib import Path
+from typing import Any, Protocol, Union, get_args, get_origin
+
+import msgspec
+
+from actors.kinds import device_kinds
+
+DB = "zq"
+COMMON = [("device_id", "String"), ("seq", "UInt64"), ("ts", "DateTime64(3, 'UTC')"), ("rx", "DateTime64(3, 'UTC')")]
+EVENT_COLUMNS = [
+    ("event_id", "String"), ("type", "LowCardinality(String)"), ("kind", "LowCardinality(String)"),
+    ("device_id", "String"), ("ts", "DateTime64(3, 'UTC')"), ("seq", "UInt64"), ("village", "LowCardinality(String)"),
+    ("lat", "Nullable(Float64)"), ("lon", "Nullable(Float64)"), ("detail", "String"),
+]  # fmt: skip
+EVENTS_TABLE = "device_events"
+
+
+def table_of(kind: str) -> str:
+    """Telemetry table of a device kind."""
+    return f"tele_{kind}"
+
+
+def _ch_type(name: str, annotation: Any) -> str:
+    """ClickHouse column type for a reading field annotation."""
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    optional = get_origin(annotation) in (Union, types.UnionType) and len(args) == 1
+    base = args[0] if optional else annotation
+    if get_origin(base) is list:
+        return "Array(Float32)"
+    scalar = {
+        bool: "Bool",
+        int: "Int32",
+        float: "Float64" if name in ("lat", "lon") else "Float32",
+        str: "LowCardinality(String)",
+    }.get(base)
+    if scalar is None:
+        raise TypeError(f"reading field {name!r}: no ClickHouse type for {annotation!r}")
+    if not optional:
+        return scalar
+    if scalar.startswith("LowCardinality"):
+        return "LowCardinality(Nullable(String))"
+    return f"Nullable({scalar})"
+
+
+def reading_columns(reading: type[msgspec.Struct]) -> list[tuple[str, str]]:
+    """Column (name, type) for every field of a reading struct."""
+    return [(f.name, _ch_type(f.name, f.type)) for f in msgspec.structs.fields(reading)]
+
+
+def _create(table: str, columns: list[tuple[str, str]], order: str, ttl_days: int) -> str:
+    cols = ",\n  ".join(f"`{n}` {t}" for n, t in columns)
+    return (
+        f"CREATE TABLE IF NOT EXISTS {DB}.{table} (\n  {cols},\n"
+        "  `stored` DateTime64(3, 'UTC') DEFAULT now64(3)\n)"
+        f" ENGINE = MergeTree PARTITION BY toYYYYMM(ts) ORDER BY ({order})"
+        f" TTL toDateTime(ts) + INTERVAL {ttl_days} DAY"
+        " SETTINGS non_replicated_deduplication_window = 10000"
+    )
+
+
+def schema(ttl_days: int) -> list[str]:
+    """DDL for every kind's telemetry table and the device events table."""
+    ddl = [f"CREATE DATABASE IF NOT EXISTS {DB}"]
+    for kind, cls in sorted(device_kinds().items()):
+        ddl.append(_create(table_of(kind), COMMON + reading_columns(cls.reading), "device_id, ts, seq", ttl_days))
+    ddl.append(_create(EVENTS_TABLE, EVENT_COLUMNS, "device_id, ts, event_id", ttl_days))
+    return ddl
+
+
+def column_names(table: str) -> list[str]:
+    """Insert column order of a table (the order rows are built in)."""
+    if table == EVENTS_TABLE:
+        return [n for n, _ in EVENT_COLUMNS]
+    kind = table.removeprefix("tele_")
+    return [n for n, _ in COMMON + reading_columns(device_kinds()[kind].reading)]
+
+
+class Backend(Protocol):
+    """What the sink and queries need from ClickHouse."""
+
+    def command(self, sql: str) -> None: ...
+    def insert_json_rows(self, table: str, columns: list[str], data: bytes, token: str) -> None: ...
+    def query(self, sql: str) -> list[dict[str, Any]]: ...
+
+
+class ChdbBackend:
+    """Embedded ClickHouse (chDB) in this process; the directory is locked to one process."""
+
+    def __init__(self, path: Path) -> None:
+        from chdb import session
+
+        path.mkdir(parents=True, exist_ok=True)
+        self._session = session.Session(str(path))
+        self._lock = threading.Lock()
+
+    def command(self, sql: str) -> None:
+        """Run a statement."""
+        with self._lock:
+            self._session.query(sql)
+
+    def insert_json_rows(self, table: str, columns: list[str], data: bytes, token: str) -> None:
+        """Insert JSONCompactEachRow rows; the same token twice inserts once."""
+        cols = ", ".join(f"`{c}`" for c in columns)
+        sql = (
+            f"INSERT INTO {DB}.{table} ({cols}) SETTINGS insert_deduplication_token = '{token}' "
+            "FORMAT JSONCompactEachRow\n"
+        )
+        with self._lock:
+            self._session.query(sql + data.decode())
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        """Rows of a SELECT as dicts."""
+        with self._lock:
+            out = self._session.query(sql, "JSONEachRow").bytes()
+        return [msgspec.json.decode(line) for line in out.splitlines() if line]
+
+    def close(self) -> None:
+        """Release the directory lock."""
+        with self._lock:
+            self._session.close()
+
+
+class ServerBackend:
+    """A ClickHouse server or cluster through clickhouse-connect (CLICKHOUSE_URL)."""
+
+    def __init__(self, url: str) -> None:
+        import clickhouse_connect
+
+        self._client = clickhouse_connect.get_client(dsn=url)
+
+    def command(self, sql: str) -> None:
+        """Run a statement."""
+        self._client.command(sql)
+
+    def insert_json_rows(self, table: str, columns: list[str], data: bytes, token: str) -> None:
+        """Insert JSONCompactEachRow rows; the same token twice inserts once."""
+        self._client.raw_insert(
+            f"{DB}.{table}", columns, insert_block=data, fmt="JSONCompactEachRow",
+            settings={"insert_deduplication_token": token},
+        )  # fmt: skip
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        """Rows of a SELECT as dicts."""
+        return list(self._client.query(sql).named_results())
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._client.close()
+
+
+def open_backend(clickhouse_url: str | None, var_dir: Path) -> ChdbBackend | ServerBackend:
+    """clickhouse-connect when a URL is configured, otherwise chDB under var/."""
+    if clickhouse_url:
+        return ServerBackend(clickhouse_url)
+    return ChdbBackend(var_dir / "chdb")

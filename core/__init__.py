@@ -1,0 +1,1 @@
+"""Shared schema, settings, ids, geo and gazetteer for the Zhouqu platform."""

@@ -1,0 +1,131 @@
+"""Platform settings: environment variables, an optional YAML file, loud failure on unknown keys."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IngestSettings(_Section):
+    """The device-facing HTTP/websocket gateway."""
+
+    host: str = Field("127.0.0.1", description="Address the ingest gateway binds to.")
+    port: int = Field(8710, description="TCP port of the HTTP and websocket ingest gateway.")
+    max_body_bytes: int = Field(256 * 1024, description="Largest accepted request or websocket frame; larger gets 413.")
+    max_messages: int = Field(500, description="Most messages in one upload; more gets 413.")
+    clock_skew_s: int = Field(300, description="Largest accepted difference between a request's signed timestamp and now.")
+    rate_msgs_per_s: float = Field(50.0, description="Sustained messages per second allowed per device (token bucket).")
+    rate_burst: float = Field(500.0, description="Token bucket size per device, in messages.")
+    flush_ms: float = Field(5.0, description="Group-commit window: messages arriving within it share one XADD per shard.")
+
+
+class WatchSettings(_Section):
+    """TCP server for the 3G/4G elderly watch text protocol."""
+
+    host: str = Field("127.0.0.1", description="Address the watch protocol server binds to.")
+    port: int = Field(8711, description="TCP port of the watch protocol server.")
+    idle_timeout_s: int = Field(900, description="Close a watch connection silent for this long.")
+    max_frame_bytes: int = Field(8192, description="Largest accepted watch frame; a longer one closes the connection.")
+
+
+class BusSettings(_Section):
+    """Redis Streams behaviour shared by every consumer."""
+
+    max_deliveries: int = Field(5, description="Deliveries after which an entry goes to the dead-letter stream.")
+    claim_idle_ms: int = Field(30_000, description="Pending entries idle this long are reclaimed from dead consumers (XAUTOCLAIM).")
+    block_ms: int = Field(200, description="How long a consumer blocks waiting for new entries.")
+    read_count: int = Field(200, description="Most stream entries read in one call.")
+
+
+class SinkSettings(_Section):
+    """The ClickHouse telemetry sink."""
+
+    flush_ms: int = Field(500, description="Longest wait before a partial batch is written.")
+    max_entries: int = Field(2000, description="Most store-stream entries written in one insert round.")
+    ttl_days: int = Field(730, description="Telemetry rows older than this are dropped by ClickHouse TTL.")
+
+
+class Settings(BaseSettings):
+    """Everything configurable; unknown keys in the environment prefix or YAML file are errors."""
+
+    model_config = SettingsConfigDict(env_prefix="ZQ_", env_nested_delimiter="__", extra="forbid")
+
+    redis_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("REDIS_URL", "ZQ_REDIS_URL", "redis_url"),
+        description="Redis to use; unset means the platform runs its own redis-server under var/.",
+    )
+    clickhouse_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("CLICKHOUSE_URL", "ZQ_CLICKHOUSE_URL", "clickhouse_url"),
+        description="ClickHouse server (clickhouse-connect URL); unset means embedded chDB under var/.",
+    )
+    var_dir: Path = Field(Path("var"), description="Directory for embedded stores, logs and snapshots.")
+    device_master_key: SecretStr = Field(
+        SecretStr("zhouqu-demo-master-key-change-me"),
+        description="Secret from which each device's own HMAC key is derived; set a real one in production.",
+    )
+    shards: dict[str, int] = Field(
+        default_factory=lambda: {"wristband": 2, "beehive": 1},
+        description="Host shards per device kind; a kind not listed gets one shard.",
+    )
+    ingest: IngestSettings = Field(default_factory=IngestSettings, description="Ingest gateway settings.")
+    watch: WatchSettings = Field(default_factory=WatchSettings, description="Watch protocol server settings.")
+    bus: BusSettings = Field(default_factory=BusSettings, description="Redis Streams settings.")
+    sink: SinkSettings = Field(default_factory=SinkSettings, description="ClickHouse sink settings.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Order: explicit arguments, environment, then the YAML file named by ZQ_CONFIG."""
+        return init_settings, env_settings, _YamlSource(settings_cls)
+
+    def shard_count(self, kind: str) -> int:
+        """Number of host shards for a device kind."""
+        return self.shards.get(kind, 1)
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads the YAML file named by ZQ_CONFIG (or ./zhouqu.yaml when present)."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        path = os.environ.get("ZQ_CONFIG") or ("zhouqu.yaml" if Path("zhouqu.yaml").exists() else "")
+        self.path = Path(path) if path else None
+        self.data: dict[str, Any] = {}
+        if self.path:
+            loaded = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
+            if not isinstance(loaded, dict):
+                raise ValueError(f"{self.path}: top level must be a mapping of settings")
+            self.data = loaded
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        """Unused: values come from __call__."""
+        return self.data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.data)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load settings, naming the YAML file in the error when it is at fault."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        source = os.environ.get("ZQ_CONFIG") or "environment/zhouqu.yaml"
+        raise SystemExit(f"invalid settings ({source}):\n{exc}") from None

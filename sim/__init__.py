@@ -1,0 +1,1 @@
+"""Device simulators, scenarios and load tests."""
