@@ -30,6 +30,10 @@ class TelemetryStore:
         """Run a read query (the only way other processes reach chDB)."""
         return await asyncio.to_thread(self.backend.query, sql)
 
+    async def execute(self, sql: str) -> None:
+        """Run a statement (DDL or a small insert), e.g. for benchmarks and maintenance."""
+        await asyncio.to_thread(self.backend.command, sql)
+
     async def stats(self) -> dict[str, Any]:
         """Sink counters and pid."""
         s = self.sink

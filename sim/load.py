@@ -22,6 +22,8 @@ from sim.fleet import build_fleet
 from sim.watch import frames_for
 from sim.wristband import WristbandSim
 
+WATCH_FRAMES_PER_READING = 3
+
 
 @dataclass
 class LoadConfig:
@@ -75,6 +77,7 @@ class LoadRunner:
         self._enc = msgspec.msgpack.Encoder()
         self._sem = asyncio.Semaphore(cfg.max_in_flight)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._readers: list[asyncio.Task[None]] = []
         fleet = build_fleet(cfg.wristbands, cfg.hives, cfg.watch_share, cfg.seed)
         master = cfg.master_key.encode()
         t0 = int(time.time() * 1000)
@@ -93,8 +96,10 @@ class LoadRunner:
             for i, p in enumerate(fleet.hives)
         ]
         self.watches = [(p, WristbandSim(p, i, scenarios(p, wb.Scenario))) for i, p in enumerate(fleet.watches)]
-        n = len(self.devices) + len(self.watches)
-        self.period = n / cfg.rate  # seconds between two samples of one device
+        # a watch reading goes out as ~3 frames (position, heart, temperature), each one message
+        n = len(self.devices) + WATCH_FRAMES_PER_READING * len(self.watches)
+        self.period = n / cfg.rate  # seconds between two samples of one HTTP device
+        self.watch_period = self.period * WATCH_FRAMES_PER_READING
 
     async def run(self) -> LoadResult:
         """Run for cfg.seconds, then wait for uploads in flight."""
@@ -108,6 +113,8 @@ class LoadRunner:
             await asyncio.gather(*self._tasks, return_exceptions=True)
             for w in writers.values():
                 w.close()
+            for r in self._readers:
+                r.cancel()
         return self.result
 
     async def _connect_watches(self) -> dict[str, asyncio.StreamWriter]:
@@ -120,14 +127,14 @@ class LoadRunner:
                 continue
             writer.write(b"[3G*%s*0002*LK]" % p.device_id.encode())
             writers[p.device_id] = writer
-            self._spawn(self._drain(reader))
+            self._readers.append(asyncio.get_running_loop().create_task(self._drain(reader)))
         return writers
 
     async def _drive(self, http: aiohttp.ClientSession, writers: dict[str, asyncio.StreamWriter]) -> None:
         rng = random.Random(self.cfg.seed)
         start = time.monotonic()
         heap: list[tuple[float, int]] = [(start + rng.random() * self.period, i) for i in range(len(self.devices))]
-        heap += [(start + rng.random() * self.period, -1 - j) for j in range(len(self.watches))]
+        heap += [(start + rng.random() * self.watch_period, -1 - j) for j in range(len(self.watches))]
         heapq.heapify(heap)
         upload_phase = {i: rng.random() * self.cfg.upload_s for i in range(len(self.devices))}
         end = start + self.cfg.seconds
@@ -138,7 +145,7 @@ class LoadRunner:
             wall = int(time.time() * 1000)
             while heap and heap[0][0] <= now:
                 due, i = heapq.heappop(heap)
-                heapq.heappush(heap, (due + self.period, i))
+                heapq.heappush(heap, (due + (self.watch_period if i < 0 else self.period), i))
                 ts = wall - int((now - due) * 1000)
                 if i < 0:
                     self._watch_sample(writers, -1 - i, ts)

@@ -1,0 +1,156 @@
+"""Benchmarks: `python -m sim.bench pipeline --seconds N --json` drives devices -> ingest -> streams -> hosts -> ClickHouse."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import psutil
+import ray
+import redis.asyncio as aioredis
+
+from actors.platform import Platform
+from adapters.redis_server import free_port
+from adapters.telemetry import table_of
+from core.settings import Settings
+from sim.fleet import build_fleet, provision
+from sim.load import LoadConfig, LoadResult
+
+KINDS = ("wristband", "beehive")
+
+
+def _stored(platform: Platform) -> dict[str, int]:
+    parts = " UNION ALL ".join(
+        f"SELECT count() AS n, uniqExact(device_id, seq) AS u FROM zq.{table_of(k)}" for k in KINDS
+    )
+    row = platform.query(f"SELECT sum(n) AS n, sum(u) AS u FROM ({parts})")[0]
+    return {"rows": int(row["n"]), "unique": int(row["u"])}
+
+
+def _latency(platform: Platform, log: list[tuple[str, int, int, int]]) -> tuple[float, float]:
+    """p50/p99 ms from each upload's send time to its rows' insert time, joined in ClickHouse."""
+    ray.get(platform.store.execute.remote("CREATE DATABASE IF NOT EXISTS bench"))
+    ray.get(platform.store.execute.remote(
+        "CREATE OR REPLACE TABLE bench.sends (device_id String, first UInt64, n UInt32, sent Int64) ENGINE = Memory"
+    ))  # fmt: skip
+    for i in range(0, len(log), 20_000):
+        values = ",".join(f"('{d}',{f},{n},{ms})" for d, f, n, ms in log[i : i + 20_000])
+        ray.get(platform.store.execute.remote(f"INSERT INTO bench.sends VALUES {values}"))
+    stored = " UNION ALL ".join(f"SELECT device_id, seq, stored FROM zq.{table_of(k)}" for k in KINDS)
+    row = platform.query(
+        "SELECT quantiles(0.5, 0.99)(toUnixTimestamp64Milli(t.stored) - s.sent) AS q FROM "
+        "(SELECT device_id, arrayJoin(range(first, first + n)) AS seq, sent FROM bench.sends) AS s "
+        f"INNER JOIN ({stored}) AS t USING (device_id, seq)"
+    )[0]
+    return float(row["q"][0]), float(row["q"][1])
+
+
+class _RssSampler(threading.Thread):
+    """Largest platform RSS seen while the load runs (the simulator's processes excluded)."""
+
+    def __init__(self, platform: Platform, exclude: int) -> None:
+        super().__init__(daemon=True)
+        self.platform, self.exclude, self.peak, self.done = platform, exclude, 0.0, False
+
+    def run(self) -> None:
+        while not self.done:
+            sim = {self.exclude}
+            try:
+                sim |= {p.pid for p in psutil.Process(self.exclude).children(recursive=True)}
+            except psutil.NoSuchProcess:
+                pass
+            total = 0
+            for pid in set(self.platform.pids()) - sim:
+                try:
+                    total += psutil.Process(pid).memory_info().rss
+                except psutil.NoSuchProcess:
+                    continue
+            self.peak = max(self.peak, total / 2**20)
+            time.sleep(1.0)
+
+
+def pipeline(seconds: float, wristbands: int, hives: int, rate: float, watch_share: float) -> dict[str, Any]:
+    """Run the whole path under load and measure it."""
+    var = Path(tempfile.mkdtemp(prefix="zq-bench-"))
+    ingest_port, watch_port = free_port(), free_port()
+    settings = Settings(var_dir=var, ingest={"port": ingest_port}, watch={"port": watch_port})  # type: ignore[arg-type]
+    platform = Platform(settings).start()
+    try:
+        cfg = LoadConfig(
+            ingest_url=f"http://127.0.0.1:{ingest_port}", watch_port=watch_port, wristbands=wristbands, hives=hives,
+            rate=rate, seconds=seconds, watch_share=watch_share,
+            master_key=settings.device_master_key.get_secret_value(),
+        )  # fmt: skip
+
+        async def _provision() -> None:
+            redis = aioredis.Redis.from_url(platform.redis_url)
+            await provision(redis, build_fleet(wristbands, hives, watch_share, cfg.seed))
+            await redis.aclose()
+
+        asyncio.run(_provision())
+        ray.get(platform.ingest.refresh_registry.remote())
+        out = var / "load.msgpack"
+        cmd = [sys.executable, "-m", "sim.load", "--config", msgspec.json.encode(cfg).decode(), "--out", str(out)]
+        started = time.monotonic()
+        sim = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+        sampler = _RssSampler(platform, sim.pid)
+        sampler.start()
+        sim.wait()
+        elapsed = time.monotonic() - started
+        result = msgspec.msgpack.decode(out.read_bytes(), type=LoadResult)
+        stored = _stored(platform)
+        deadline, last, last_change = time.monotonic() + 60, -1, time.monotonic()
+        while stored["unique"] < result.sent and time.monotonic() < deadline:
+            if stored["unique"] != last:
+                last, last_change = stored["unique"], time.monotonic()
+            elif time.monotonic() - last_change > 15:
+                break
+            time.sleep(0.5)
+            stored = _stored(platform)
+        sampler.done = True
+        p50, p99 = _latency(platform, result.log)
+        return {
+            "devices": wristbands + hives,
+            "sent": result.sent,
+            "stored": stored["unique"],
+            "lost": result.sent - stored["unique"],
+            "duplicates": stored["rows"] - stored["unique"],
+            "msgs_per_s": round(stored["unique"] / seconds, 1),
+            "p50_ms": round(p50, 1),
+            "p99_ms": round(p99, 1),
+            "rss_mb": round(sampler.peak, 1),
+            "seconds": round(elapsed, 1),
+            "refused": result.refused,
+            "errors": result.errors,
+        }
+    finally:
+        platform.stop()
+
+
+def main() -> None:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(prog="python -m sim.bench", description="Platform benchmarks.")
+    sub = parser.add_subparsers(dest="bench", required=True)
+    p = sub.add_parser("pipeline", help="devices -> ingest -> streams -> hosts -> ClickHouse")
+    p.add_argument("--seconds", type=float, default=60)
+    p.add_argument("--wristbands", type=int, default=5000)
+    p.add_argument("--hives", type=int, default=500)
+    p.add_argument("--rate", type=float, default=10_000, help="messages per second over the fleet")
+    p.add_argument("--watch-share", type=float, default=0.1, help="share of wristbands on the watch TCP protocol")
+    p.add_argument("--json", action="store_true", help="print one JSON line")
+    args = parser.parse_args()
+    result = pipeline(args.seconds, args.wristbands, args.hives, args.rate, args.watch_share)
+    print(json.dumps(result, ensure_ascii=False) if args.json else json.dumps(result, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
