@@ -31,6 +31,7 @@ class DeviceActor(Generic[R]):
     reading: ClassVar[type[msgspec.Struct]]  # the validated values of one message
     state_type: ClassVar[type[msgspec.Struct]]  # everything the actor remembers; snapshotted whole
     no_data_after_ms: ClassVar[int] = 30 * 60_000
+    labels: ClassVar[dict[str, str]] = {"no_data": "设备离线(无数据)"}  # event type -> Chinese name for people
 
     def __init__(self, profile: DeviceProfile, state: msgspec.Struct | None = None) -> None:
         self.profile = profile
@@ -87,6 +88,11 @@ class DeviceActor(Generic[R]):
     def no_data_after(self, now: int) -> int:
         """Silence (ms) after which the device counts as offline; profiles may override."""
         return int(self.profile.params.get("no_data_after_ms", self.no_data_after_ms))
+
+    @classmethod
+    def label(cls, event_type: str) -> str:
+        """Chinese name of an event type of this kind (the type itself when unnamed)."""
+        return cls.labels.get(event_type) or DeviceActor.labels.get(event_type, event_type)
 
     # --- helpers ------------------------------------------------------------------------
 

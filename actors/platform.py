@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -98,9 +99,12 @@ class Platform:
 
     def stop(self) -> None:
         """Stop what this platform started."""
-        for actor in [self.ingest, *self.hosts.values(), self.store]:
-            if actor is not None:
-                ray.kill(actor, no_restart=True)
+        actors = [a for a in [self.ingest, *self.hosts.values(), self.store] if a is not None]
+        for actor in actors:
+            ray.kill(actor, no_restart=True)
+        for actor in actors:  # wait until each is gone, so nothing of ours touches Redis afterwards
+            with contextlib.suppress(ray.exceptions.RayError):
+                ray.get(actor.stats.remote(), timeout=30)
         self.hosts.clear()
         self.ingest = self.store = None
         if self.started_ray:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import ClassVar, Any, NamedTuple
 
 import msgspec
 
@@ -73,6 +73,11 @@ class WristbandActor(DeviceActor[WristbandReading]):
     reading = WristbandReading
     state_type = WristbandState
     no_data_after_ms = 20 * 60_000
+    labels: ClassVar[dict[str, str]] = {
+        "sos": "紧急呼救(SOS)", "fall": "跌倒报警", "hr_out_of_range": "心率持续异常", "hr_normal": "心率恢复正常",
+        "spo2_low": "血氧持续偏低", "fever": "体温持续偏高", "geofence_exit": "离开居家电子围栏",
+        "geofence_return": "返回居家电子围栏", "low_battery": "手环电量低", "band_removed": "手环被摘下",
+    }  # fmt: skip
 
     def __init__(self, profile: DeviceProfile, state: msgspec.Struct | None = None) -> None:
         super().__init__(profile, state)

@@ -223,7 +223,10 @@ def main() -> None:
         import uvloop
 
         uvloop.install()
-    result = asyncio.run(LoadRunner(cfg).run())
+    try:
+        result = asyncio.run(LoadRunner(cfg).run())
+    except KeyboardInterrupt:
+        return
     if args.out:
         with open(args.out, "wb") as fh:
             fh.write(msgspec.msgpack.encode(result))

@@ -107,8 +107,12 @@ class WatchServer:
                     failure = exc.reason
                     break
                 if watch_id is None:
-                    if self._lookup(frame.watch_id) is None:
+                    profile = self._lookup(frame.watch_id)
+                    if profile is None:
                         failure = f"unregistered watch {frame.watch_id}"
+                        break
+                    if profile.kind != STREAM_KIND:
+                        failure = f"watch {frame.watch_id} is registered as a {profile.kind!r}, not a {STREAM_KIND}"
                         break
                     watch_id = frame.watch_id
                 elif frame.watch_id != watch_id:

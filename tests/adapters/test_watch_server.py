@@ -132,6 +132,26 @@ async def test_unknown_watch_is_closed(served: tuple[WatchServer, Sink], caplog:
 
 
 @pytest.mark.asyncio
+async def test_watch_registered_as_another_kind_is_closed(
+    served: tuple[WatchServer, Sink], caplog: pytest.LogCaptureFixture
+) -> None:
+    server, sink = served
+    hive = "8800000099"
+    sink.devices[hive] = DeviceProfile(device_id=hive, kind="beehive", lat=HOME[0], lon=HOME[1])
+    caplog.set_level(logging.INFO, logger="adapters.ingest.watch_server")
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(frames_for("3G", hive, TS, WristbandReading(alarm="sos", lat=HOME[0], lon=HOME[1], battery=9))[0])
+    await writer.drain()
+    assert await closed_by_server(reader)  # no ack: the frame was not taken as a wristband's
+    assert sink.calls == []
+    assert hive in caplog.text and "beehive" in caplog.text
+    assert str(HOME[0]) not in caplog.text
+    writer.close()
+    replies = await run_watch("127.0.0.1", server.port, WATCH, [(TS, WristbandReading(alarm="sos"))])
+    assert replies[-1] == b"[3G*8800000015*0002*AL]"  # real wristbands are still served
+
+
+@pytest.mark.asyncio
 async def test_garbage_closes_connection_but_server_keeps_serving(served: tuple[WatchServer, Sink]) -> None:
     server, sink = served
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
