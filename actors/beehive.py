@@ -70,8 +70,9 @@ class BeehiveActor(DeviceActor[BeehiveReading]):
     state_type = BeehiveState
     no_data_after_ms = 60 * 60_000
     labels: ClassVar[dict[str, str]] = {
-        "swarm": "分蜂(重量骤降)", "theft": "蜂箱疑似被盗", "brood_temp": "蜂巢育雏温度异常", "low_battery": "蜂箱电量低",
-    }
+        "swarm": "分蜂(重量骤降)", "theft": "蜂箱疑似被盗", "brood_temp": "蜂巢育雏温度异常",
+        "low_battery": "蜂箱电量低",
+    }  # fmt: skip
     # Checks run in this order on every message; each is `_check_<event type>`.
     CHECKS: ClassVar[tuple[str, ...]] = ("theft", "swarm", "brood_temp", "low_battery")
 

@@ -49,9 +49,8 @@ class Shard:
         self.cls: type[DeviceActor[Any]] = actor_class(kind)
         self.consumer = Consumer(redis, tele_stream(kind, shard), GROUP, f"host-{kind}-{shard}", settings.bus)
         self.decode = msgspec.msgpack.Decoder(list[Message[self.cls.reading]]).decode  # type: ignore[name-defined]
-        names = [f.name for f in msgspec.structs.fields(self.cls.reading)]
-        arrays = {n for n, t in zip(names, (f.type for f in msgspec.structs.fields(self.cls.reading))) if "list" in str(t)}
-        self._fields = [(n, n in arrays) for n in names]
+        # (field name, is an array): arrays go to ClickHouse as [] rather than null
+        self._fields = [(f.name, "list" in str(f.type)) for f in msgspec.structs.fields(self.cls.reading)]
         self.actors: dict[str, DeviceActor[Any]] = {}
         self.stats = {"applied": 0, "duplicates": 0, "events": 0, "dead": 0, "rounds": 0, "restored": 0}
         self._next_tick = 0
@@ -71,8 +70,20 @@ class Shard:
             return
         blobs = await self.redis.hmget(twin_key(self.kind), [p.device_id for p in profiles])
         for p, blob in zip(profiles, blobs, strict=True):
-            self.actors[p.device_id] = self.cls.restore(p, blob) if blob else self.cls(p)
+            self.actors[p.device_id] = self._make(p, blob)
             self.stats["restored"] += blob is not None
+
+    def _make(self, profile: DeviceProfile, blob: bytes | None) -> DeviceActor[Any]:
+        """Build or restore an actor; a malformed profile or snapshot costs that device its extras, not the shard."""
+        try:
+            return self.cls.restore(profile, blob) if blob else self.cls(profile)
+        except Exception as exc:
+            log.error("device %s: unusable profile or snapshot (%s); running it with defaults", profile.device_id, exc)
+            plain = msgspec.structs.replace(profile, params={})
+            try:
+                return self.cls.restore(plain, blob) if blob else self.cls(plain)
+            except Exception:
+                return self.cls(plain)
 
     async def _ensure_actors(self, device_ids: set[str]) -> None:
         missing = [d for d in device_ids if d not in self.actors]
@@ -106,10 +117,12 @@ class Shard:
         failed: list[tuple[Message[Any], str]] = []
         for m in msgs:
             actor = self.actors[m.device_id]
+            before = actor.snapshot()
             try:
                 raised = actor.apply(m, now)
-            except Exception as exc:  # a bad message must not stop the shard
+            except Exception as exc:  # a bad message must not stop the shard, nor leave half its effect
                 failed.append((m, f"{type(exc).__name__}: {exc}"))
+                self.actors[m.device_id] = self.cls.restore(actor.profile, before)
                 continue
             if raised is None:
                 self.stats["duplicates"] += 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import msgspec
 

@@ -114,13 +114,19 @@ class Consumer:
         reply = await self.redis.xreadgroup(self.group, self.name, {self.stream: start}, count=count, block=block)
         if not reply:
             return []
-        return [(i, f) for i, f in reply[0][1] if f is not None]  # f is None for entries trimmed away
+        # an entry deleted or trimmed while pending comes back with no fields ({} from redis-py): ack it, skip it
+        gone = [i for i, f in reply[0][1] if not f]
+        if gone:
+            await self.redis.xack(self.stream, self.group, *gone)
+            if start != ">" and len(gone) == len(reply[0][1]):  # a page of only those: read the next page
+                return await self._read_from(start, count, block)
+        return [(i, f) for i, f in reply[0][1] if f]
 
     async def _autoclaim(self, count: int) -> list[Entry]:
         reply = await self.redis.xautoclaim(
             self.stream, self.group, self.name, self.settings.claim_idle_ms, start_id="0-0", count=count
         )
-        return [(i, f) for i, f in reply[1] if f is not None]
+        return [(i, f) for i, f in reply[1] if f]
 
     async def _drop_poison(self, entries: list[Entry]) -> list[Entry]:
         """Entries delivered max_deliveries times already go to the dead-letter stream instead."""

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -20,12 +20,19 @@ class IngestSettings(_Section):
 
     host: str = Field("127.0.0.1", description="Address the ingest gateway binds to.")
     port: int = Field(8710, description="TCP port of the HTTP and websocket ingest gateway.")
-    max_body_bytes: int = Field(256 * 1024, description="Largest accepted request or websocket frame; larger gets 413.")
+    max_body_bytes: int = Field(256 * 1024, description="Largest accepted request or websocket frame (else 413).")
     max_messages: int = Field(500, description="Most messages in one upload; more gets 413.")
-    clock_skew_s: int = Field(300, description="Largest accepted difference between a request's signed timestamp and now.")
-    rate_msgs_per_s: float = Field(50.0, description="Sustained messages per second allowed per device (token bucket).")
+    clock_skew_s: int = Field(300, description="Largest accepted gap between a request's signed timestamp and now.")
+    rate_msgs_per_s: float = Field(50.0, description="Sustained messages/s allowed per device (token bucket).")
     rate_burst: float = Field(500.0, description="Token bucket size per device, in messages.")
     flush_ms: float = Field(5.0, description="Group-commit window: messages arriving within it share one XADD per shard.")
+
+
+    @model_validator(mode="after")
+    def _burst_holds_a_batch(self) -> IngestSettings:
+        if self.rate_burst < self.max_messages:
+            raise ValueError(f"ingest.rate_burst ({self.rate_burst:g}) must be at least ingest.max_messages")
+        return self
 
 
 class WatchSettings(_Section):
@@ -34,14 +41,16 @@ class WatchSettings(_Section):
     host: str = Field("127.0.0.1", description="Address the watch protocol server binds to.")
     port: int = Field(8711, description="TCP port of the watch protocol server.")
     idle_timeout_s: int = Field(900, description="Close a watch connection silent for this long.")
-    max_frame_bytes: int = Field(8192, description="Largest accepted watch frame; a longer one closes the connection.")
+    max_frame_bytes: int = Field(8192, description="Largest watch frame; a longer one closes the connection.")
 
 
 class BusSettings(_Section):
     """Redis Streams behaviour shared by every consumer."""
 
     max_deliveries: int = Field(5, description="Deliveries after which an entry goes to the dead-letter stream.")
-    claim_idle_ms: int = Field(30_000, description="Pending entries idle this long are reclaimed from dead consumers (XAUTOCLAIM).")
+    claim_idle_ms: int = Field(
+        30_000, description="Pending entries idle this long are reclaimed from dead consumers (XAUTOCLAIM)."
+    )
     block_ms: int = Field(200, description="How long a consumer blocks waiting for new entries.")
     read_count: int = Field(200, description="Most stream entries read in one call.")
 
@@ -51,7 +60,7 @@ class SinkSettings(_Section):
 
     flush_ms: int = Field(500, description="Longest wait before a partial batch is written.")
     max_entries: int = Field(2000, description="Most store-stream entries written in one insert round.")
-    ttl_days: int = Field(730, description="Telemetry rows older than this are dropped by ClickHouse TTL.")
+    ttl_days: int = Field(730, ge=1, le=10 * 365, description="Rows older than this are dropped by ClickHouse TTL.")
 
 
 class Settings(BaseSettings):

@@ -1,9 +1,10 @@
-"""Benchmarks: `python -m sim.bench pipeline --seconds N --json` drives devices -> ingest -> streams -> hosts -> ClickHouse."""
+"""Benchmarks: `python -m sim.bench pipeline --seconds N --json` (devices to ingest, streams, hosts, ClickHouse)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
@@ -64,10 +65,8 @@ class _RssSampler(threading.Thread):
     def run(self) -> None:
         while not self.done:
             sim = {self.exclude}
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 sim |= {p.pid for p in psutil.Process(self.exclude).children(recursive=True)}
-            except psutil.NoSuchProcess:
-                pass
             total = 0
             for pid in set(self.platform.pids()) - sim:
                 try:

@@ -19,18 +19,21 @@ from actors.platform import Platform
 from adapters.bus import EVENTS
 from core.events import EVENT_DECODER
 from core.settings import load_settings
-from sim.fleet import build_fleet, provision
+from sim.fleet import Fleet, build_fleet, provision
 from sim.load import LoadConfig
 
 # injected incidents (seconds after start), so the demo shows every path within a few minutes
-SCENARIOS = {
-    "wb-00003": [(20.0, "sos")],
-    "wb-00007": [(40.0, "fall")],
-    "wb-00011": [(60.0, "band_removed")],
-    "wb-00015": [(80.0, "hr_high")],
-    "hive-0002": [(30.0, "swarm")],
-    "hive-0005": [(90.0, "theft")],
-}
+BAND_SCENARIOS = [(20.0, "sos"), (40.0, "fall"), (60.0, "band_removed"), (80.0, "hr_high"), (100.0, "geofence_exit")]
+HIVE_SCENARIOS = [(30.0, "swarm"), (90.0, "theft")]
+
+
+def _scenarios(fleet: Fleet) -> dict[str, list[tuple[float, str]]]:
+    """One incident each on the first devices of the fleet, plus an SOS from a watch."""
+    out = {p.device_id: [s] for p, s in zip(fleet.bands, BAND_SCENARIOS)}
+    out |= {p.device_id: [s] for p, s in zip(fleet.hives, HIVE_SCENARIOS)}
+    if fleet.watches:
+        out[fleet.watches[0].device_id] = [(50.0, "sos")]
+    return out
 
 
 def main() -> None:
@@ -60,9 +63,10 @@ def main() -> None:
             ingest_url=f"http://{settings.ingest.host}:{settings.ingest.port}", watch_host=settings.watch.host,
             watch_port=settings.watch.port, master_key=settings.device_master_key.get_secret_value(),
             wristbands=args.wristbands, hives=args.hives, rate=args.rate, seconds=10**9, upload_s=5.0,
-            scenarios=SCENARIOS,
+            scenarios=_scenarios(fleet),
         )  # fmt: skip
-        sim = subprocess.Popen([sys.executable, "-m", "sim.load", "--config", msgspec.json.encode(cfg).decode()])
+        cmd = [sys.executable, "-m", "sim.load", "--config", msgspec.json.encode(cfg).decode()]
+        sim = subprocess.Popen(cmd, start_new_session=True)
         print("\n舟曲县乡村振兴数字服务平台 — 演示运行中 (Ctrl-C 停止)\n" + platform.describe(), flush=True)
         print(
             f"Simulators       {len(fleet.bands)} wristbands (HTTP), {len(fleet.watches)} watches (TCP), "
@@ -78,11 +82,11 @@ def main() -> None:
         print("已停止 (stopped)", flush=True)
 
 
-async def _provision(url: str, fleet: object) -> None:
+async def _provision(url: str, fleet: Fleet) -> None:
     import redis.asyncio as aioredis
 
     client = aioredis.Redis.from_url(url)
-    await provision(client, fleet)  # type: ignore[arg-type]
+    await provision(client, fleet)
     await client.aclose()
 
 

@@ -33,7 +33,7 @@ def build_fleet(wristbands: int, hives: int, watch_share: float = 0.1, seed: int
     """Deterministic fleet: the same arguments give the same devices in every process."""
     villages = load_gazetteer().demo_villages(197)
     people = wristband.make_profiles(wristbands, villages, seed)
-    n_watch = int(round(wristbands * watch_share))
+    n_watch = round(wristbands * watch_share)
     watches = [
         msgspec.structs.replace(p, device_id=str(WATCH_ID_BASE + i + 1), params={**p.params, "protocol": "watch"})
         for i, p in enumerate(people[:n_watch])

@@ -23,6 +23,7 @@ from sim.watch import frames_for
 from sim.wristband import WristbandSim
 
 WATCH_FRAMES_PER_READING = 3
+ALARM_REPEAT_MS = 90_000
 
 
 @dataclass
@@ -78,6 +79,7 @@ class LoadRunner:
         self._sem = asyncio.Semaphore(cfg.max_in_flight)
         self._tasks: set[asyncio.Task[None]] = set()
         self._readers: list[asyncio.Task[None]] = []
+        self._alarmed: dict[tuple[str, str], int] = {}
         fleet = build_fleet(cfg.wristbands, cfg.hives, cfg.watch_share, cfg.seed)
         master = cfg.master_key.encode()
         t0 = int(time.time() * 1000)
@@ -151,7 +153,7 @@ class LoadRunner:
                     self._watch_sample(writers, -1 - i, ts)
                     continue
                 d = self.devices[i]
-                reading = d.sim.sample(ts)
+                reading = self._once(d.profile.device_id, d.sim.sample(ts), ts)
                 d.seq += 1
                 if not d.buf:
                     d.buf_since = now - upload_phase.pop(i, 0.0)
@@ -165,10 +167,21 @@ class LoadRunner:
         writer = writers.get(p.device_id)
         if writer is None or writer.is_closing():
             return
-        frames = frames_for("3G", p.device_id, ts, sim.sample(ts))
+        frames = frames_for("3G", p.device_id, ts, self._once(p.device_id, sim.sample(ts), ts))
         writer.write(b"".join(frames))
         self.result.sent_watch += len(frames)
         self.result.sent += len(frames)
+
+    def _once(self, device_id: str, reading: Any, ts: int) -> Any:
+        """A person presses SOS once: an alarm scenario's later readings within a minute carry no alarm."""
+        alarm = getattr(reading, "alarm", None)
+        if alarm is None:
+            return reading
+        last = self._alarmed.get((device_id, alarm))
+        if last is not None and ts - last < ALARM_REPEAT_MS:
+            return msgspec.structs.replace(reading, alarm=None)
+        self._alarmed[(device_id, alarm)] = ts
+        return reading
 
     def _upload(self, http: aiohttp.ClientSession, d: _Device) -> None:
         batch, d.buf = d.buf, []

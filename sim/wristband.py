@@ -75,7 +75,7 @@ def _activity(h: float) -> float:
 
 
 class WristbandSim:
-    """Seeded, pure signal generator for one wristband: the same (profile, seed, scenarios, time) gives the same reading."""
+    """Seeded, pure signal generator for one wristband: same (profile, seed, scenarios, time), same reading."""
 
     def __init__(self, profile: DeviceProfile, seed: int, scenarios: Iterable[Scenario] = ()) -> None:
         self.profile = profile

@@ -6,8 +6,8 @@ import time
 from dataclasses import dataclass, field
 
 from actors.base import DeviceProfile
-from core.signing import device_key, verify
 from core.settings import IngestSettings
+from core.signing import device_key, verify
 
 
 class Refused(Exception):
@@ -56,7 +56,7 @@ class DeviceGate:
         now = int(time.time() * 1000)
         if abs(now - ts) > self.settings.clock_skew_s * 1000:
             raise Refused(401, "stale timestamp (outside the allowed clock skew)")
-        if not verify(self._key(profile), ts, body, sig):
+        if not sig.isascii() or not verify(self._key(profile), ts, body, sig):  # compare_digest raises on non-ASCII
             raise Refused(401, "bad signature")
         if ts <= self.last_ts.get(profile.device_id, 0):
             raise Refused(401, "replayed request (timestamp not newer than the last accepted)")

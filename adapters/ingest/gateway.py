@@ -14,13 +14,14 @@ from actors.base import DeviceProfile
 from actors.kinds import device_kinds
 from adapters import registry
 from adapters.ingest.auth import DeviceGate, Refused
-from adapters.ingest.publisher import Publisher
+from adapters.ingest.publisher import LAST_TS, Publisher
 from core.events import Message, Sample, now_ms
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 _MSGPACK_TYPES = ("application/msgpack", "application/x-msgpack", "application/vnd.msgpack")
+_ENCODE = msgspec.msgpack.Encoder().encode
 
 
 class _KindCodec:
@@ -105,7 +106,9 @@ class Gateway:
             profile = self.gate.profile(device_id)
             ts = request.headers.get("X-Timestamp") or request.query.get("ts")
             sig = request.headers.get("X-Signature") or request.query.get("sig")
-            self.gate.accept(profile.device_id, self.gate.authenticate(profile, ts, sig, b""))
+            signed_ts = self.gate.authenticate(profile, ts, sig, b"")
+            self.gate.accept(profile.device_id, signed_ts)
+            await self.redis.hset(LAST_TS, profile.device_id, signed_ts)  # a handshake is not replayable either
         except Refused as exc:
             return self._refuse(exc, device_id)
         ws = web.WebSocketResponse(max_msg_size=self.settings.ingest.max_body_bytes, heartbeat=60)
@@ -151,9 +154,13 @@ class Gateway:
             if ctype in _MSGPACK_TYPES:
                 return codec.msgpack.decode(body)
             if ctype in ("application/json", "text/plain", ""):
-                return codec.json.decode(body)
+                samples = codec.json.decode(body)
+                _ENCODE(samples)  # JSON ints may exceed 64 bits; the streams' msgpack cannot carry them
+                return samples
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise Refused(400, f"malformed batch: {exc}") from None
+        except OverflowError:
+            raise Refused(400, "malformed batch: integer outside the 64-bit range") from None
         raise Refused(415, f"unsupported content type {ctype!r}; use application/msgpack or application/json")
 
     def _refuse(self, exc: Refused, device_id: str | None) -> web.Response:

@@ -31,9 +31,9 @@ from sim.load import LoadConfig, LoadRunner
 
 pytestmark = pytest.mark.slow
 
-BANDS = [DeviceProfile(device_id=f"wb-t{i:02d}", kind="wristband", village="杰迪村", township="立节镇",
-                       lat=33.80, lon=104.25) for i in range(4)]  # fmt: skip
-WATCH = DeviceProfile(device_id="8800000015", kind="wristband", village="杰迪村", township="立节镇", lat=33.8, lon=104.25)
+_HOME = {"kind": "wristband", "village": "杰迪村", "township": "立节镇", "lat": 33.8, "lon": 104.25}
+BANDS = [DeviceProfile(device_id=f"wb-t{i:02d}", **_HOME) for i in range(4)]  # type: ignore[arg-type]
+WATCH = DeviceProfile(device_id="8800000015", **_HOME)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -187,7 +187,9 @@ def test_host_killed_restores_state_without_loss_or_double_apply(platform: Platf
     total = platform.query("SELECT count() AS n, uniqExact(device_id, seq) AS u FROM zq.tele_wristband")[0]
     assert int(total["n"]) == int(total["u"]) == sent
     # every device's twin applied each of its messages exactly once: applied == last seq == rows stored
-    per_device = platform.query("SELECT device_id, count() AS n, max(seq) AS m FROM zq.tele_wristband GROUP BY device_id")
+    per_device = platform.query(
+        "SELECT device_id, count() AS n, max(seq) AS m FROM zq.tele_wristband GROUP BY device_id"
+    )
     for row in per_device:
         twin = _twin(platform, row["device_id"])
         assert twin.applied == int(row["n"]) == int(row["m"]) == twin.last_seq

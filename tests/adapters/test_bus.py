@@ -322,3 +322,24 @@ def test_shard_of_is_stable_and_in_range() -> None:
 
 def test_tele_stream_name() -> None:
     assert tele_stream("wristband", 3) == "tele.wristband.3"
+
+
+@pytest.mark.asyncio
+async def test_entries_deleted_while_pending_are_skipped_and_leave_the_pending_list(r: aioredis.Redis) -> None:
+    c = Consumer(r, STREAM, GROUP, "host-1", bus(), count=2)
+    await c.ensure_group()
+    ids = await add(r, 5)
+    for _ in range(3):
+        await c.read(block_ms=0)  # all 5 pending, then the consumer dies
+    await r.xdel(STREAM, ids[0], ids[1], ids[3])  # e.g. deleted by hand or trimmed by MAXLEN
+
+    restarted = Consumer(r, STREAM, GROUP, "host-1", bus(), count=2)
+    got = await restarted.read(block_ms=0)  # first page held only deleted entries: the next page follows
+    assert [e[0] for e in got] == [ids[2]]
+    assert all(fields for _, fields in got)
+    await restarted.ack([e[0] for e in got])
+    assert [e[0] for e in await restarted.read(block_ms=0)] == [ids[4]]
+    await restarted.ack([ids[4]])
+    assert await pending_ids(r) == {}  # nothing stuck in the pending list to hold back trim()
+    assert await restarted.read(block_ms=0) == []
+    assert not restarted.recovering

@@ -53,17 +53,17 @@ def test_signals_plausible_over_a_day(seed):
     hour = {t: (t - DAY0) / 3_600_000 for t, _ in day}
     night = [r.hr for t, r in worn if hour[t] >= 22 or hour[t] < 6]
     daytime = [r.hr for t, r in worn if 8 <= hour[t] < 20]
-    assert 52 <= min(night) and max(night) <= 66
-    assert 64 <= min(daytime) and max(daytime) <= prof.params["hr_max"] - 5
+    assert min(night) >= 52 and max(night) <= 66
+    assert min(daytime) >= 64 and max(daytime) <= prof.params["hr_max"] - 5
     assert sum(night) / len(night) + 8 < sum(daytime) / len(daytime)
     assert max(daytime) >= 88  # walks raise the heart rate
     assert all(95 <= r.spo2 <= 99 for _, r in worn)
     temps = [r.temp for _, r in worn]
-    assert 36.2 <= min(temps) and max(temps) <= 37.1 and max(temps) - min(temps) >= 0.3
+    assert min(temps) >= 36.2 and max(temps) <= 37.1 and max(temps) - min(temps) >= 0.3
     steps = [r.steps for _, r in day]
     assert steps[0] == 0 and steps == sorted(steps) and 2000 <= steps[-1] <= 15000
     battery = [r.battery for _, r in day]
-    assert 75 <= min(battery) and max(battery) == 100
+    assert min(battery) >= 75 and max(battery) == 100
     assert battery[day.index(next(x for x in day if hour[x[0]] >= 21.9))] < 90  # drained by evening
     dist = [distance_m(prof.lat, prof.lon, r.lat, r.lon) for _, r in day]
     assert max(dist) <= 320 and max(dist) >= 70  # walked around the village, stayed inside it
