@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from actors.base import DeviceActor, DeviceProfile
 from actors.kinds import actor_class
 from adapters import registry
-from adapters.bus import DEAD, EVENTS, STORE, Consumer, Entry, shard_of, tele_stream
+from adapters.bus import DEAD, EVENTS, STORE, Consumer, Entry, raise_if_cancelled, shard_of, tele_stream
 from adapters.telemetry import EVENTS_TABLE, table_of
 from core.events import DeviceEvent, Message, now_ms
 from core.settings import Settings
@@ -180,6 +180,7 @@ class Shard:
         await self.start()
         last_trim = time.monotonic()
         while True:
+            raise_if_cancelled()
             try:
                 await self.round()
                 if time.monotonic() - last_trim > 10:

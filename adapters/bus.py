@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import zlib
 from dataclasses import dataclass
@@ -18,6 +19,13 @@ STORE = "store"  # rows for ClickHouse, for the sink
 DEAD = "dead"  # entries that failed max_deliveries times, with their error
 
 Entry = tuple[bytes, dict[bytes, bytes]]
+
+
+def raise_if_cancelled() -> None:
+    """Re-raise a cancellation that a client library swallowed (redis-py can, mid-command), so loops stop."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def tele_stream(kind: str, shard: int) -> str:

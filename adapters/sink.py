@@ -9,7 +9,7 @@ from collections import defaultdict
 
 import redis.asyncio as aioredis
 
-from adapters.bus import STORE, Consumer, Entry
+from adapters.bus import STORE, Consumer, Entry, raise_if_cancelled
 from adapters.telemetry import Backend, column_names, schema
 from core.settings import Settings
 
@@ -55,6 +55,7 @@ class TelemetrySink:
                 log.warning("sink round failed, will retry: %s", self.last_error)
                 self.consumer.retry_pending()
             await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
+            raise_if_cancelled()
 
     async def round(self) -> int:
         """Read what is waiting (one read of up to max_entries), insert per table, then ack; returns rows written.

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 import types
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol, Union, get_args, get_origin
+from typing import Any, Protocol, TypeVar, Union, get_args, get_origin
 
 import msgspec
 
 from actors.kinds import device_kinds
 
+T = TypeVar("T")
 DB = "zq"
 COMMON = [("device_id", "String"), ("seq", "UInt64"), ("ts", "DateTime64(3, 'UTC')"), ("rx", "DateTime64(3, 'UTC')")]
 EVENT_COLUMNS = [
@@ -90,19 +92,22 @@ class Backend(Protocol):
 
 
 class ChdbBackend:
-    """Embedded ClickHouse (chDB) in this process; the directory is locked to one process."""
+    """Embedded ClickHouse (chDB) in this process; the directory is locked to one process.
+
+    chDB sessions are not thread-safe, so every call runs on one dedicated thread, whichever thread asks.
+    """
 
     def __init__(self, path: Path) -> None:
-        from chdb import session
-
         path.mkdir(parents=True, exist_ok=True)
-        self._session = session.Session(str(path))
-        self._lock = threading.Lock()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chdb")
+        self._session = self._run(_open_session, str(path))
+
+    def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return self._thread.submit(fn, *args).result()
 
     def command(self, sql: str) -> None:
         """Run a statement."""
-        with self._lock:
-            self._session.query(sql)
+        self._run(self._session.query, sql)
 
     def insert_json_rows(self, table: str, columns: list[str], data: bytes, token: str) -> None:
         """Insert JSONCompactEachRow rows; the same token twice inserts once."""
@@ -111,19 +116,23 @@ class ChdbBackend:
             f"INSERT INTO {DB}.{table} ({cols}) SETTINGS insert_deduplication_token = '{token}' "
             "FORMAT JSONCompactEachRow\n"
         )
-        with self._lock:
-            self._session.query(sql + data.decode())
+        self._run(self._session.query, sql + data.decode())
 
     def query(self, sql: str) -> list[dict[str, Any]]:
         """Rows of a SELECT as dicts."""
-        with self._lock:
-            out = self._session.query(sql, "JSONEachRow").bytes()
+        out = self._run(lambda: self._session.query(sql, "JSONEachRow").bytes())
         return [msgspec.json.decode(line) for line in out.splitlines() if line]
 
     def close(self) -> None:
         """Release the directory lock."""
-        with self._lock:
-            self._session.close()
+        self._run(self._session.close)
+        self._thread.shutdown()
+
+
+def _open_session(path: str) -> Any:
+    from chdb import session
+
+    return session.Session(path)
 
 
 class ServerBackend:

@@ -102,11 +102,26 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Order: explicit arguments, environment, then the YAML file named by ZQ_CONFIG."""
+        _check_environment(settings_cls)
         return init_settings, env_settings, _YamlSource(settings_cls)
 
     def shard_count(self, kind: str) -> int:
         """Number of host shards for a device kind."""
         return self.shards.get(kind, 1)
+
+
+def _check_environment(settings_cls: type[BaseSettings]) -> None:
+    """Unknown ZQ_* variables are errors (a typo must not silently fall back to a default)."""
+    for name in os.environ:
+        if not name.startswith("ZQ_") or name in ("ZQ_CONFIG", "ZQ_REDIS_URL", "ZQ_CLICKHOUSE_URL"):
+            continue
+        top, _, nested = name[3:].lower().partition("__")
+        field = settings_cls.model_fields.get(top)
+        section = field.annotation if field is not None else None
+        if field is None or (
+            nested and isinstance(section, type) and issubclass(section, BaseModel) and nested not in section.model_fields
+        ):
+            raise ValueError(f"unknown setting in environment variable {name}")
 
 
 class _YamlSource(PydanticBaseSettingsSource):

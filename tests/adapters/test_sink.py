@@ -284,7 +284,8 @@ async def test_failing_batch_goes_to_dead_and_later_batches_flow(r: aioredis.Red
     await put(r, "tele_beehive", beehive_rows())
 
     async def settled() -> bool:
-        return await r.xlen(DEAD) == 1 and count(backend, "tele_beehive") == 2
+        # settled means acked too: a batch written but not yet acked is still pending
+        return await r.xlen(DEAD) == 1 and count(backend, "tele_beehive") == 2 and await pending(r) == 0
 
     task = asyncio.create_task(sink.run())
     try:

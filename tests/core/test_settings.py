@@ -71,3 +71,10 @@ def test_master_key_is_not_printed() -> None:
     s = Settings(device_master_key="very-secret-key")  # type: ignore[arg-type]
     assert "very-secret-key" not in repr(s)
     assert "very-secret-key" not in s.model_dump_json()
+
+
+@pytest.mark.parametrize("name", ["ZQ_INGST__PORT", "ZQ_INGEST__PRT", "ZQ_NOPE"])
+def test_unknown_environment_variable_fails_naming_it(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(name, "1")
+    with pytest.raises(ValueError, match=name):
+        Settings()
