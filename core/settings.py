@@ -25,7 +25,7 @@ class IngestSettings(_Section):
     clock_skew_s: int = Field(300, description="Largest accepted gap between a request's signed timestamp and now.")
     rate_msgs_per_s: float = Field(50.0, description="Sustained messages/s allowed per device (token bucket).")
     rate_burst: float = Field(500.0, description="Token bucket size per device, in messages.")
-    flush_ms: float = Field(5.0, description="Group-commit window: messages arriving within it share one XADD per shard.")
+    flush_ms: float = Field(5.0, description="Group-commit window: messages within it share one XADD per shard.")
 
 
     @model_validator(mode="after")
@@ -118,9 +118,8 @@ def _check_environment(settings_cls: type[BaseSettings]) -> None:
         top, _, nested = name[3:].lower().partition("__")
         field = settings_cls.model_fields.get(top)
         section = field.annotation if field is not None else None
-        if field is None or (
-            nested and isinstance(section, type) and issubclass(section, BaseModel) and nested not in section.model_fields
-        ):
+        is_section = isinstance(section, type) and issubclass(section, BaseModel)
+        if field is None or (nested and is_section and nested not in section.model_fields):  # type: ignore[union-attr]
             raise ValueError(f"unknown setting in environment variable {name}")
 
 

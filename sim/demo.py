@@ -29,8 +29,8 @@ HIVE_SCENARIOS = [(30.0, "swarm"), (90.0, "theft")]
 
 def _scenarios(fleet: Fleet) -> dict[str, list[tuple[float, str]]]:
     """One incident each on the first devices of the fleet, plus an SOS from a watch."""
-    out = {p.device_id: [s] for p, s in zip(fleet.bands, BAND_SCENARIOS)}
-    out |= {p.device_id: [s] for p, s in zip(fleet.hives, HIVE_SCENARIOS)}
+    out = {p.device_id: [s] for p, s in zip(fleet.bands, BAND_SCENARIOS, strict=False)}
+    out |= {p.device_id: [s] for p, s in zip(fleet.hives, HIVE_SCENARIOS, strict=False)}
     if fleet.watches:
         out[fleet.watches[0].device_id] = [(50.0, "sos")]
     return out

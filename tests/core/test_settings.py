@@ -58,7 +58,7 @@ def test_yaml_that_is_not_a_mapping_names_the_file(tmp_path: Path, monkeypatch: 
     cfg = tmp_path / "list.yaml"
     cfg.write_text("- a\n- b\n", encoding="utf-8")
     monkeypatch.setenv("ZQ_CONFIG", str(cfg))
-    with pytest.raises(ValueError, match="list.yaml"):
+    with pytest.raises(ValueError, match=r"list\.yaml"):
         Settings()
 
 
