@@ -98,10 +98,9 @@ class LoadRunner:
             for i, p in enumerate(fleet.hives)
         ]
         self.watches = [(p, WristbandSim(p, i, scenarios(p, wb.Scenario))) for i, p in enumerate(fleet.watches)]
-        # a watch reading goes out as ~3 frames (position, heart, temperature), each one message
-        n = len(self.devices) + WATCH_FRAMES_PER_READING * len(self.watches)
-        self.period = n / cfg.rate  # seconds between two samples of one HTTP device
-        self.watch_period = self.period * WATCH_FRAMES_PER_READING
+        # every device takes a reading each `period`; a watch reading goes out as ~3 frames (position, heart,
+        # temperature), each one message, so the fleet sends cfg.rate messages per second
+        self.period = (len(self.devices) + WATCH_FRAMES_PER_READING * len(self.watches)) / cfg.rate
 
     async def run(self) -> LoadResult:
         """Run for cfg.seconds, then wait for uploads in flight."""
@@ -136,7 +135,7 @@ class LoadRunner:
         rng = random.Random(self.cfg.seed)
         start = time.monotonic()
         heap: list[tuple[float, int]] = [(start + rng.random() * self.period, i) for i in range(len(self.devices))]
-        heap += [(start + rng.random() * self.watch_period, -1 - j) for j in range(len(self.watches))]
+        heap += [(start + rng.random() * self.period, -1 - j) for j in range(len(self.watches))]
         heapq.heapify(heap)
         upload_phase = {i: rng.random() * self.cfg.upload_s for i in range(len(self.devices))}
         end = start + self.cfg.seconds
@@ -147,7 +146,7 @@ class LoadRunner:
             wall = int(time.time() * 1000)
             while heap and heap[0][0] <= now:
                 due, i = heapq.heappop(heap)
-                heapq.heappush(heap, (due + (self.watch_period if i < 0 else self.period), i))
+                heapq.heappush(heap, (due + self.period, i))
                 ts = wall - int((now - due) * 1000)
                 if i < 0:
                     self._watch_sample(writers, -1 - i, ts)
