@@ -18,7 +18,7 @@ from core.settings import Settings
 class DeviceHost:
     """A process hosting many device actors; on restart it restores snapshots and replays pending entries."""
 
-    async def __init__(self, kind: str, shard: int, settings: Settings, redis_url: str) -> None:
+    async def __init__(self, kind: str, shard: int, settings: Settings, redis_url: str) -> None:  # type: ignore[misc]  # Ray allows async actor constructors
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
         self.redis = aioredis.Redis.from_url(redis_url)
         self.shard = Shard(self.redis, settings, kind, shard)

@@ -43,7 +43,7 @@ class Platform:
             self.redis_url = self.redis_server.start()
         if not ray.is_initialized():
             ray.init(
-                num_cpus=os.cpu_count() or 2, include_dashboard=False, logging_level="WARNING",
+                num_cpus=os.cpu_count() or 2, include_dashboard=False, logging_level=logging.WARNING,
                 object_store_memory=80 * 1024 * 1024, namespace="zhouqu", log_to_driver=True,
             )  # fmt: skip
             self.started_ray = True

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import redis.asyncio as aioredis
@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from actors.base import DeviceActor, DeviceProfile
 from actors.kinds import actor_class
 from adapters import registry
-from adapters.bus import DEAD, EVENTS, STORE, Consumer, Entry, raise_if_cancelled, shard_of, tele_stream
+from adapters.bus import DEAD, EVENTS, STORE, Consumer, Entry, Fields, raise_if_cancelled, shard_of, tele_stream
 from adapters.telemetry import EVENTS_TABLE, table_of
 from core.events import DeviceEvent, Message, now_ms
 from core.settings import Settings
@@ -68,7 +68,7 @@ class Shard:
     async def _restore(self, profiles: list[DeviceProfile]) -> None:
         if not profiles:
             return
-        blobs = await self.redis.hmget(twin_key(self.kind), [p.device_id for p in profiles])
+        blobs = cast(list[bytes | None], await self.redis.hmget(twin_key(self.kind), [p.device_id for p in profiles]))
         for p, blob in zip(profiles, blobs, strict=True):
             self.actors[p.device_id] = self._make(p, blob)
             self.stats["restored"] += blob is not None
@@ -164,7 +164,8 @@ class Shard:
             if changed:
                 pipe.hset(twin_key(self.kind), mapping={d: a.snapshot() for d, a in changed.items()})
             for (entry_id, fields), error in poison:
-                pipe.xadd(DEAD, {**fields, b"stream": self.consumer.stream, b"id": entry_id, b"error": error[:500]})
+                record = {**fields, b"stream": self.consumer.stream, b"id": entry_id, b"error": error[:500]}
+                pipe.xadd(DEAD, cast(Fields, record))
             for m, error in failed:
                 pipe.xadd(DEAD, {b"m": msgspec.msgpack.encode([m]), b"stream": self.consumer.stream, b"error": error})
             self.consumer.ack_in(pipe, [e[0] for e in entries])

@@ -19,7 +19,7 @@ from core.settings import Settings
 class TelemetryStore:
     """Owns the ClickHouse backend (chDB directory lock or a server connection)."""
 
-    async def __init__(self, settings: Settings, redis_url: str) -> None:
+    async def __init__(self, settings: Settings, redis_url: str) -> None:  # type: ignore[misc]  # Ray allows async actor constructors
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
         self.backend = open_backend(settings.clickhouse_url, settings.var_dir)
         self.sink = TelemetrySink(aioredis.Redis.from_url(redis_url), self.backend, settings)

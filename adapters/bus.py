@@ -6,9 +6,11 @@ import asyncio
 import logging
 import zlib
 from dataclasses import dataclass
+from typing import cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
+from redis.typing import EncodableT, FieldT
 
 from core.settings import BusSettings
 
@@ -19,6 +21,8 @@ STORE = "store"  # rows for ClickHouse, for the sink
 DEAD = "dead"  # entries that failed max_deliveries times, with their error
 
 Entry = tuple[bytes, dict[bytes, bytes]]
+# The fields xadd takes. redis-py types them as an invariant dict, so merged dicts of our bytes fields need a cast.
+Fields = dict[FieldT, EncodableT]
 
 
 def raise_if_cancelled() -> None:
@@ -99,7 +103,7 @@ class Consumer:
         async with self.redis.pipeline(transaction=True) as pipe:
             for entry_id, fields in entries:
                 record = {b"stream": self.stream, b"group": self.group, b"id": entry_id, b"error": error[:500]}
-                pipe.xadd(DEAD, {**fields, **record})
+                pipe.xadd(DEAD, cast(Fields, {**fields, **record}))
             pipe.xack(self.stream, self.group, *[e[0] for e in entries])
             await pipe.execute()
         log.error("dead-lettered %d entries from %s: %s", len(entries), self.stream, error[:200])
@@ -119,7 +123,11 @@ class Consumer:
             await self.redis.xtrim(self.stream, minid=floor, approximate=True)
 
     async def _read_from(self, start: str, count: int, block: int | None) -> list[Entry]:
-        reply = await self.redis.xreadgroup(self.group, self.name, {self.stream: start}, count=count, block=block)
+        # clients are created without decode_responses, so the RESP2 reply is [[stream, [(id, fields), ...]]] of bytes
+        reply = cast(
+            list[tuple[bytes, list[Entry]]],
+            await self.redis.xreadgroup(self.group, self.name, {self.stream: start}, count=count, block=block),
+        )
         if not reply:
             return []
         # an entry deleted or trimmed while pending comes back with no fields ({} from redis-py): ack it, skip it
@@ -141,7 +149,7 @@ class Consumer:
         info = await self.redis.xpending_range(
             self.stream, self.group, min=entries[0][0], max=entries[-1][0], count=len(entries), consumername=self.name
         )
-        tries = {p["message_id"]: p["times_delivered"] for p in info}
+        tries = {p["message_id"]: cast(int, p["times_delivered"]) for p in info}
         poison = [e for e in entries if tries.get(e[0], 0) > self.settings.max_deliveries]
         if poison:
             await self.dead_letter(poison, f"failed {self.settings.max_deliveries} deliveries")

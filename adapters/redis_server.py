@@ -43,9 +43,7 @@ class RedisServer:
             "--logfile", str((self.data_dir / "redis.log").resolve()), "--maxclients", "10000",
         ]  # fmt: skip
         # own session: a Ctrl-C meant for the platform must not kill Redis before the platform stops in order
-        self.proc = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-        )
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         client = redis.Redis.from_url(self.url)
         deadline = time.monotonic() + timeout_s
         while True:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
 import msgspec
 import redis.asyncio as aioredis
+from redis.typing import EncodableT, FieldT
 
 from actors.base import DeviceProfile
 
@@ -17,7 +19,7 @@ _DECODE = msgspec.msgpack.Decoder(DeviceProfile)
 
 async def register(redis: aioredis.Redis, profiles: Iterable[DeviceProfile]) -> int:
     """Add or update devices; returns how many were written."""
-    mapping = {p.device_id: msgspec.msgpack.encode(p) for p in profiles}
+    mapping: dict[FieldT, EncodableT] = {p.device_id: msgspec.msgpack.encode(p) for p in profiles}
     if not mapping:
         return 0
     async with redis.pipeline(transaction=True) as pipe:
@@ -29,7 +31,7 @@ async def register(redis: aioredis.Redis, profiles: Iterable[DeviceProfile]) -> 
 
 async def load_all(redis: aioredis.Redis) -> dict[str, DeviceProfile]:
     """Every registered device by id."""
-    raw = await redis.hgetall(REGISTRY)
+    raw = cast(dict[bytes, bytes], await redis.hgetall(REGISTRY))  # no decode_responses: bytes
     return {k.decode(): _DECODE.decode(v) for k, v in raw.items()}
 
 
@@ -37,7 +39,7 @@ async def load_some(redis: aioredis.Redis, device_ids: list[str]) -> dict[str, D
     """The registered devices among `device_ids`."""
     if not device_ids:
         return {}
-    values = await redis.hmget(REGISTRY, device_ids)
+    values = cast(list[bytes | None], await redis.hmget(REGISTRY, device_ids))
     return {d: _DECODE.decode(v) for d, v in zip(device_ids, values, strict=True) if v is not None}
 
 

@@ -50,8 +50,8 @@ def _grid(poly: Any, step: float) -> np.ndarray:
     x0, y0, x1, y1 = poly.bounds
     xs = np.round(np.arange(math.floor(x0 / step) * step, x1 + step, step), 6)
     ys = np.round(np.arange(math.floor(y0 / step) * step, y1 + step, step), 6)
-    gx, gy = np.meshgrid(xs, ys)
-    gx, gy = gx.ravel(), gy.ravel()
+    mx, my = np.meshgrid(xs, ys)
+    gx, gy = mx.ravel(), my.ravel()
     inside = shapely.contains_xy(poly, gx, gy)
     return np.column_stack([gx[inside], gy[inside]])
 

@@ -27,7 +27,6 @@ class IngestSettings(_Section):
     rate_burst: float = Field(500.0, description="Token bucket size per device, in messages.")
     flush_ms: float = Field(5.0, description="Group-commit window: messages within it share one XADD per shard.")
 
-
     @model_validator(mode="after")
     def _burst_holds_a_batch(self) -> IngestSettings:
         if self.rate_burst < self.max_messages:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from datetime import datetime
+from typing import cast
 
 import msgspec
 import ray
@@ -16,7 +17,7 @@ import redis
 
 from actors.kinds import actor_class
 from actors.platform import Platform
-from adapters.bus import EVENTS
+from adapters.bus import EVENTS, Entry
 from core.events import EVENT_DECODER
 from core.settings import load_settings
 from sim.fleet import Fleet, build_fleet, provision
@@ -91,10 +92,11 @@ async def _provision(url: str, fleet: Fleet) -> None:
 
 
 def _tail_events(client: redis.Redis, stopped: object) -> None:
-    last = "$"
+    last: str | bytes = "$"
     next_stats = time.monotonic() + 30
     while not stopped():  # type: ignore[operator]
-        reply = client.xread({EVENTS: last}, count=100, block=1000)
+        # no decode_responses, RESP2: [[stream, [(id, fields), ...]]] of bytes, or None on timeout
+        reply = cast(list[tuple[bytes, list[Entry]]] | None, client.xread({EVENTS: last}, count=100, block=1000))
         for _stream, entries in reply or []:
             for entry_id, fields in entries:
                 last = entry_id

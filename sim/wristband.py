@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -130,7 +130,7 @@ class WristbandSim:
         temp = self.temp_base + 0.3 * math.cos(2 * math.pi * (h - 17) / 24) + noise.uniform(-0.1, 0.1)
         lat, lon = self._position(h, walk, noise)
         worn = plan.off_wrist is None or not plan.off_wrist[0] <= h < plan.off_wrist[1]
-        values = {
+        values: dict[str, Any] = {
             "hr": int(min(round(hr), hr_cap)),
             "spo2": noise.choice((95, 96, 97, 97, 98, 98, 99)),
             "temp": round(min(max(temp, 36.2), 37.1), 1),

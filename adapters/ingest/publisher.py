@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from typing import cast
 
 import msgspec
 import redis.asyncio as aioredis
@@ -66,5 +67,5 @@ class Publisher:
 
     async def load_last_ts(self) -> dict[str, int]:
         """Newest accepted signed timestamp per device, as persisted."""
-        raw = await self.redis.hgetall(LAST_TS)
+        raw = cast(dict[bytes, bytes], await self.redis.hgetall(LAST_TS))  # no decode_responses: bytes
         return {k.decode(): int(v) for k, v in raw.items()}

@@ -30,7 +30,7 @@ async def start_ingest(settings: Settings, redis_url: str) -> tuple[Gateway, web
 class IngestService:
     """Device-facing edge; restarts keep accepted data because it acks only after Redis has it."""
 
-    async def __init__(self, settings: Settings, redis_url: str) -> None:
+    async def __init__(self, settings: Settings, redis_url: str) -> None:  # type: ignore[misc]  # Ray allows async actor constructors
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
         self.gateway, self.runner, self.watch = await start_ingest(settings, redis_url)
 
