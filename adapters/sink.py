@@ -66,19 +66,44 @@ class TelemetrySink:
         entries: list[Entry] = await self.consumer.read(block_ms=0)
         if not entries:
             return 0
-        by_table: dict[str, list[bytes]] = defaultdict(list)
-        counts: dict[str, int] = defaultdict(int)
-        for _id, fields in entries:
-            table = fields[b"t"].decode()
-            by_table[table].append(fields[b"r"])
-            counts[table] += int(fields.get(b"n", b"0"))
+        by_table: dict[str, list[Entry]] = defaultdict(list)
+        for entry in entries:
+            by_table[entry[1][b"t"].decode()].append(entry)
         first, last = entries[0][0].decode(), entries[-1][0].decode()
-        for table, chunks in by_table.items():
-            cols = self._columns.get(table) or self._columns.setdefault(table, column_names(table))
-            token = f"{STORE}:{first}:{last}:{table}"
-            await asyncio.to_thread(self.backend.insert_json_rows, table, cols, b"\n".join(chunks), token)
-        await self.consumer.ack([e[0] for e in entries])
-        written = sum(counts.values())
+        bad: list[tuple[Entry, str]] = []
+        for table, group in by_table.items():
+            try:
+                await self._insert(table, group, f"{STORE}:{first}:{last}:{table}")
+            except Exception:
+                if len(group) == 1:
+                    raise
+                bad += await self._isolate(table, group)
+        for entry, error in bad:
+            await self.consumer.dead_letter([entry], f"rejected by ClickHouse: {error}")
+        dead = {e[0] for e, _ in bad}
+        await self.consumer.ack([e[0] for e in entries if e[0] not in dead])
+        written = sum(int(f.get(b"n", b"0")) for i, f in entries if i not in dead)
         self.rows_written += written
         self.batches += 1
         return written
+
+    async def _insert(self, table: str, group: list[Entry], token: str) -> None:
+        cols = self._columns.get(table) or self._columns.setdefault(table, column_names(table))
+        data = b"\n".join(fields[b"r"] for _, fields in group)
+        await asyncio.to_thread(self.backend.insert_json_rows, table, cols, data, token)
+
+    async def _isolate(self, table: str, group: list[Entry]) -> list[tuple[Entry, str]]:
+        """Insert a failed batch entry by entry: those failing alone are bad data; all failing means the store is down.
+
+        Tables of the batch that were written already keep their batch token, so a retry of the batch skips them.
+        """
+        bad: list[tuple[Entry, str]] = []
+        for entry in group:
+            eid = entry[0].decode()
+            try:
+                await self._insert(table, [entry], f"{STORE}:{eid}:{eid}:{table}")
+            except Exception as exc:
+                bad.append((entry, str(exc)[:300]))
+        if len(bad) == len(group):
+            raise RuntimeError(f"{table}: every entry of the batch failed: {bad[0][1]}")
+        return bad

@@ -319,3 +319,20 @@ async def test_unknown_table_is_retried_then_dead_lettered(r: aioredis.Redis, ba
     assert await r.xlen(DEAD) == 1
     assert await sink.round() == 3  # ... and the stream moves on
     assert count(backend, "tele_wristband") == 3
+
+
+@pytest.mark.asyncio
+async def test_bad_entry_is_dead_lettered_at_once_and_its_batch_mates_are_written(
+    r: aioredis.Redis, backend: ChdbBackend
+) -> None:
+    sink = await new_sink(r, backend)
+    await put(r, "tele_wristband", wristband_rows()[:1])
+    bad = await r.xadd(STORE, {b"t": "tele_wristband", b"r": b"this is not json", b"n": 1})
+    await put(r, "tele_beehive", beehive_rows())
+    assert await sink.round() == 3  # one batch: the good entries are written in the same round
+    [(_, dead)] = await r.xrange(DEAD)
+    assert dead[b"id"] == bad
+    assert b"rejected by ClickHouse" in dead[b"error"]
+    assert count(backend, "tele_wristband") == 1
+    assert count(backend, "tele_beehive") == 2
+    assert await pending(r) == 0
