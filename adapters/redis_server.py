@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import shutil
+import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 
 import redis
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the process that started us dies, even by kill -9 (Linux)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def free_port() -> int:
@@ -43,7 +52,10 @@ class RedisServer:
             "--logfile", str((self.data_dir / "redis.log").resolve()), "--maxclients", "10000",
         ]  # fmt: skip
         # own session: a Ctrl-C meant for the platform must not kill Redis before the platform stops in order
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )  # fmt: skip
         client = redis.Redis.from_url(self.url)
         deadline = time.monotonic() + timeout_s
         while True:

@@ -1,0 +1,1 @@
+"""Push dispatch to responders' phones: websocket server, SMS outbox fallback and the responder page."""

@@ -1,0 +1,163 @@
+"""Loads and validates rule YAML files into a RuleSet; every error names the file and the line."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from rules.schema import EscalationPolicy, Rule, RuleFile
+
+DEFAULT_DIR = Path(__file__).resolve().parent / "default"
+
+
+class RulesError(ValueError):
+    """A rule file that cannot be read or does not validate; the message is `file:line: problem`."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where something was defined."""
+
+    path: Path
+    line: int  # 1-based
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """A validated, immutable set of rules, escalation policies and departments loaded from one directory."""
+
+    directory: Path
+    rules: tuple[Rule, ...]
+    policies: dict[str, EscalationPolicy]
+    departments: dict[str, str]
+    sources: dict[str, Source] = field(default_factory=dict)  # rule id / "policy:<name>" -> definition
+
+    def rule(self, rule_id: str) -> Rule:
+        """The rule with that id; KeyError when there is none."""
+        for r in self.rules:
+            if r.id == rule_id:
+                return r
+        raise KeyError(f"no rule {rule_id!r}")
+
+    def active(self) -> tuple[Rule, ...]:
+        """Enabled rules in file order."""
+        return tuple(r for r in self.rules if r.enabled)
+
+    def covers(self, event_type: str, kind: str) -> list[Rule]:
+        """Enabled rules that look at this event type from this device kind."""
+        return [r for r in self.active() if r.matches_type(event_type, kind)]
+
+    def reload(self) -> RuleSet:
+        """A fresh RuleSet from the same directory; raises RulesError (leaving this one untouched) on any error."""
+        return load_rules(self.directory)
+
+
+def _node_at(root: yaml.Node | None, loc: Iterable[Any]) -> yaml.Node | None:
+    """The deepest composed node along a pydantic error location."""
+    node = root
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = next((v for k, v in node.value if k.value == key), None)
+            if nxt is None:  # an unknown / extra key: point at the key itself
+                nxt = next((k for k, _ in node.value if k.value == str(key)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and 0 <= key < len(node.value):
+            nxt = node.value[key]
+        else:
+            nxt = None
+        if nxt is None:
+            break
+        node = nxt
+    return node
+
+
+def _line(root: yaml.Node | None, loc: Iterable[Any]) -> int:
+    node = _node_at(root, loc)
+    return node.start_mark.line + 1 if node is not None else 1
+
+
+def _read(path: Path) -> tuple[RuleFile, yaml.Node | None]:
+    """Parse and validate one file; RulesError names file and line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RulesError(f"{path}:1: cannot read: {exc}") from exc
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        raise RulesError(f"{path}:{line}: malformed YAML: {exc.problem or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise RulesError(f"{path}:1: malformed YAML: {exc}") from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise RulesError(f"{path}:1: a rule file must be a mapping with rules / escalation_policies / departments")
+    try:
+        return RuleFile.model_validate(raw), root
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"])
+            problems.append(f"{path}:{_line(root, err['loc'])}: {where}: {err['msg']}")
+        raise RulesError("\n".join(problems)) from exc
+
+
+def _check_refs(
+    rules: dict[str, tuple[Rule, Source]], policies: dict[str, EscalationPolicy], departments: dict[str, str]
+) -> None:
+    """Cross-file references: policies, departments, inhibiting and resolved rules must exist."""
+    problems = []
+    for rule, src in rules.values():
+        if rule.escalation and rule.escalation not in policies:
+            problems.append(f"{src}: rule {rule.id}: unknown escalation policy {rule.escalation!r}")
+        if rule.category and rule.category not in departments:
+            problems.append(f"{src}: rule {rule.id}: category {rule.category!r} has no department")
+        for ref in [i.rule for i in rule.inhibit if i.rule] + rule.resolves:
+            if ref not in rules:
+                problems.append(f"{src}: rule {rule.id}: refers to unknown rule {ref!r}")
+    if problems:
+        raise RulesError("\n".join(problems))
+
+
+def load_rules(directory: Path | str | None = None) -> RuleSet:
+    """Load and validate every *.yaml in directory (default rules/default/); RulesError on any problem."""
+    base = Path(directory) if directory is not None else DEFAULT_DIR
+    if not base.is_dir():
+        raise RulesError(f"{base}:1: not a directory")
+    files = sorted(base.glob("*.yaml"))
+    rules: dict[str, tuple[Rule, Source]] = {}
+    policies: dict[str, tuple[EscalationPolicy, Source]] = {}
+    departments: dict[str, tuple[str, Source]] = {}
+    for path in files:
+        parsed, root = _read(path)
+        for i, rule in enumerate(parsed.rules):
+            src = Source(path, _line(root, ("rules", i)))
+            if rule.id in rules:
+                raise RulesError(f"{src}: duplicate rule id {rule.id!r}, first defined at {rules[rule.id][1]}")
+            rules[rule.id] = (rule, src)
+        for i, pol in enumerate(parsed.escalation_policies):
+            src = Source(path, _line(root, ("escalation_policies", i)))
+            if pol.name in policies:
+                raise RulesError(f"{src}: duplicate escalation policy {pol.name!r}, first defined at {policies[pol.name][1]}")
+            policies[pol.name] = (pol, src)
+        for cat, dept in parsed.departments.items():
+            src = Source(path, _line(root, ("departments", cat)))
+            if cat in departments and departments[cat][0] != dept:
+                raise RulesError(f"{src}: category {cat!r} already routed to {departments[cat][0]} at {departments[cat][1]}")
+            departments[cat] = (dept, src)
+    pols = {name: p for name, (p, _) in policies.items()}
+    depts = {cat: d for cat, (d, _) in departments.items()}
+    _check_refs(rules, pols, depts)
+    sources = {rid: src for rid, (_, src) in rules.items()}
+    sources.update({f"policy:{name}": src for name, (_, src) in policies.items()})
+    return RuleSet(base, tuple(r for r, _ in rules.values()), pols, depts, sources)
