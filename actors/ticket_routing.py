@@ -39,6 +39,7 @@ ACTIONS = frozenset(ACTION_ZH)
 
 # --- allowed transitions: state -> action -> next state (anything absent is refused) --------------------------
 _PENDING = {"ack": "", "escalate": "", "merged": ""}  # "" = stay in the same state
+_CLOSE = {"close": CLOSED, **_PENDING}
 _NEW = {"accept": ACCEPTED, "merge": MERGED, "close": CLOSED, **_PENDING}
 _AWAITING_DISPATCH = {"dispatch": DISPATCHED, "merge": MERGED, "close": CLOSED, **_PENDING}
 TRANSITIONS: dict[str, dict[str, str]] = {
@@ -46,10 +47,7 @@ TRANSITIONS: dict[str, dict[str, str]] = {
     DISCOVERED: _NEW,
     ACCEPTED: _AWAITING_DISPATCH,
     RETURNED: _AWAITING_DISPATCH,
-    DISPATCHED: {
-        "start": IN_PROGRESS, "arrive": IN_PROGRESS, "dispatch": DISPATCHED, "return": RETURNED, "close": CLOSED,
-        **_PENDING,
-    },  # fmt: skip
+    DISPATCHED: {"start": IN_PROGRESS, "arrive": IN_PROGRESS, "dispatch": DISPATCHED, "return": RETURNED, **_CLOSE},
     IN_PROGRESS: {"arrive": "", "resolve": RESOLVED, "return": RETURNED, "close": CLOSED, **_PENDING},
     RESOLVED: {"evaluate": EVALUATED, "return": RETURNED, "close": CLOSED, "merged": ""},
     EVALUATED: {"close": CLOSED, "merged": ""},

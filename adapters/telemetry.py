@@ -21,6 +21,17 @@ EVENT_COLUMNS = [
     ("lat", "Nullable(Float64)"), ("lon", "Nullable(Float64)"), ("detail", "String"),
 ]  # fmt: skip
 EVENTS_TABLE = "device_events"
+TICKET_EVENTS_TABLE = "ticket_events"
+TICKET_EVENT_COLUMNS = [
+    ("ticket_id", "String"), ("seq", "UInt32"), ("ts", "DateTime64(3, 'UTC')"), ("actor", "String"),
+    ("action", "LowCardinality(String)"), ("from_state", "LowCardinality(String)"),
+    ("to_state", "LowCardinality(String)"), ("note", "String"), ("key", "String"), ("detail", "String"),
+]  # fmt: skip
+# tables that are not per device kind: name -> (columns, ORDER BY)
+FIXED_TABLES = {
+    EVENTS_TABLE: (EVENT_COLUMNS, "device_id, ts, event_id"),
+    TICKET_EVENTS_TABLE: (TICKET_EVENT_COLUMNS, "ticket_id, seq"),
+}
 
 
 def table_of(kind: str) -> str:
@@ -67,18 +78,19 @@ def _create(table: str, columns: list[tuple[str, str]], order: str, ttl_days: in
 
 
 def schema(ttl_days: int) -> list[str]:
-    """DDL for every kind's telemetry table and the device events table."""
+    """DDL for every kind's telemetry table, device events and ticket history."""
     ddl = [f"CREATE DATABASE IF NOT EXISTS {DB}"]
     for kind, cls in sorted(device_kinds().items()):
         ddl.append(_create(table_of(kind), COMMON + reading_columns(cls.reading), "device_id, ts, seq", ttl_days))
-    ddl.append(_create(EVENTS_TABLE, EVENT_COLUMNS, "device_id, ts, event_id", ttl_days))
+    for table, (columns, order) in FIXED_TABLES.items():
+        ddl.append(_create(table, columns, order, ttl_days))
     return ddl
 
 
 def column_names(table: str) -> list[str]:
     """Insert column order of a table (the order rows are built in)."""
-    if table == EVENTS_TABLE:
-        return [n for n, _ in EVENT_COLUMNS]
+    if table in FIXED_TABLES:
+        return [n for n, _ in FIXED_TABLES[table][0]]
     kind = table.removeprefix("tele_")
     return [n for n, _ in COMMON + reading_columns(device_kinds()[kind].reading)]
 

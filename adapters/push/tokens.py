@@ -49,7 +49,7 @@ def bearer(header: str | None) -> str | None:
     if not header:
         return None
     scheme, _, value = header.strip().partition(" ")
-    return value.strip() or None if scheme.lower() == "bearer" else None
+    return (value.strip() or None) if scheme.lower() == "bearer" else None
 
 
 def _redis_url(given: str | None) -> str:

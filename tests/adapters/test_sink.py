@@ -112,7 +112,7 @@ async def test_schema_creates_tables_with_expected_columns(r: aioredis.Redis, ba
         f"SELECT table, name, type FROM system.columns WHERE database = '{DB}' ORDER BY table, position"
     ):
         cols.setdefault(row["table"], []).append((row["name"], row["type"]))
-    assert set(cols) == {"tele_wristband", "tele_beehive", "device_events"}
+    assert set(cols) == {"tele_wristband", "tele_beehive", "device_events", "ticket_events"}
     ms = "DateTime64(3, 'UTC')"
     common = [("device_id", "String"), ("seq", "UInt64"), ("ts", ms), ("rx", ms)]
     assert cols["tele_wristband"] == [

@@ -1,0 +1,194 @@
+"""Durable push state in Redis: pending dispatches per user, acks, SMS deadlines and claims, presence."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import msgspec
+import redis.asyncio as aioredis
+
+from adapters.bus import Consumer, Entry
+from core.incidents import Dispatch
+
+DISPATCH = "dispatch"  # stream in: field b"d" = msgpack Dispatch
+COMMANDS = "commands"  # stream out: field b"c" = msgpack TicketCommand
+GROUP = "push"  # consumer group of the push service on `dispatch`
+DUE = "push:due"  # zset msgpack([user, dispatch_id]) -> ms when the SMS fallback is due
+ONLINE = "push:online"  # zset user -> ms until which the user counts as connected
+SMS_SENDING = "push:sms:sending"  # set of msgpack([user, dispatch_id]) claimed for SMS but not yet confirmed
+PHONES = "push:phones"  # hash user -> phone number
+
+
+def pending_key(user: str) -> str:
+    """Hash dispatch_id -> msgpack Dispatch, the user's unacknowledged dispatches."""
+    return f"push:pending:{user}"
+
+
+def tickets_key(user: str) -> str:
+    """Set of ticket ids dispatched to the user (a responder may act only on those)."""
+    return f"push:tickets:{user}"
+
+
+def acked_key(dispatch_id: str) -> str:
+    """String `<user> <ack ms>`: when the dispatch was acknowledged (kept record_ttl_s)."""
+    return f"push:acked:{dispatch_id}"
+
+
+def sms_key(dispatch_id: str) -> str:
+    """String `sending` or `sent <ms>` / `nophone <ms>`: the SMS fallback happened (kept record_ttl_s)."""
+    return f"push:sms:{dispatch_id}"
+
+
+def now_ms() -> int:
+    """Wall-clock milliseconds."""
+    return int(time.time() * 1000)
+
+
+def member(user: str, dispatch_id: str) -> bytes:
+    """The zset/set member naming one dispatch of one user."""
+    return msgspec.msgpack.encode([user, dispatch_id])
+
+
+def unmember(raw: bytes) -> tuple[str, str]:
+    """Inverse of `member`."""
+    user, dispatch_id = msgspec.msgpack.decode(raw, type=tuple[str, str])
+    return user, dispatch_id
+
+
+# Claim a due dispatch for SMS: only while it is still pending and never claimed before; drops it from DUE either way.
+_CLAIM = """
+redis.call('ZREM', KEYS[3], ARGV[2])
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+if not redis.call('SET', KEYS[2], 'sending', 'NX', 'EX', ARGV[3]) then return 0 end
+redis.call('SADD', KEYS[4], ARGV[2])
+return 1
+"""
+
+# Acknowledge: drop from pending and DUE and record the ack time, atomically; a repeat returns the earlier record.
+_ACK = """
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 1 then
+  redis.call('ZREM', KEYS[2], ARGV[2])
+  redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[4])
+  return 1
+end
+return redis.call('GET', KEYS[3])
+"""
+
+_decode = msgspec.msgpack.Decoder(Dispatch).decode
+
+
+@dataclass
+class PushStore:
+    """Every push-service effect goes through here, so a restarted service picks up where it stopped."""
+
+    redis: aioredis.Redis
+    sms_after_ms: int
+    record_ttl_s: int
+
+    def __post_init__(self) -> None:
+        self._claim = self.redis.register_script(_CLAIM)
+        self._ack = self.redis.register_script(_ACK)
+
+    async def store(self, consumer: Consumer, batch: list[tuple[bytes, Dispatch]]) -> list[Dispatch]:
+        """Store dispatches as pending (skipping acknowledged ones) and ack their entries in one MULTI."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for _, d in batch:
+                pipe.exists(acked_key(d.dispatch_id))
+            done = await pipe.execute()
+        fresh = [d for (_, d), seen in zip(batch, done, strict=True) if not seen]
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for d in fresh:
+                pipe.hset(pending_key(d.recipient), d.dispatch_id, msgspec.msgpack.encode(d))
+                pipe.sadd(tickets_key(d.recipient), d.ticket_id)
+                pipe.zadd(DUE, {member(d.recipient, d.dispatch_id): d.ts + self.sms_after_ms}, nx=True)
+            consumer.ack_in(pipe, [i for i, _ in batch])
+            await pipe.execute()
+        return fresh
+
+    async def pending(self, user: str) -> list[Dispatch]:
+        """The user's unacknowledged dispatches in creation order."""
+        raw = await self.redis.hvals(pending_key(user))
+        return sorted((_decode(b) for b in raw), key=lambda d: (d.ts, d.dispatch_id))
+
+    async def get(self, user: str, dispatch_id: str) -> Dispatch | None:
+        """One pending dispatch of a user."""
+        raw = await self.redis.hget(pending_key(user), dispatch_id)
+        return None if raw is None else _decode(raw)
+
+    async def ack(self, user: str, dispatch_id: str) -> bool:
+        """Acknowledge a user's dispatch: drop it from pending and the SMS deadline, record the ack time.
+
+        True when it was pending or was acknowledged by this user before (a repeated ack)."""
+        keys = [pending_key(user), DUE, acked_key(dispatch_id)]
+        args = [dispatch_id, member(user, dispatch_id), f"{user} {now_ms()}", self.record_ttl_s]
+        result = await self._ack(keys=keys, args=args)
+        if result == 1:
+            return True
+        return isinstance(result, bytes) and result.decode().rpartition(" ")[0] == user
+
+    async def acked_at(self, dispatch_id: str) -> int | None:
+        """When a dispatch was acknowledged (ms), if it was."""
+        raw = await self.redis.get(acked_key(dispatch_id))
+        return None if raw is None else int(raw.decode().rpartition(" ")[2])
+
+    async def may_act(self, user: str, ticket_id: str) -> bool:
+        """True when the ticket was dispatched to the user."""
+        return bool(await self.redis.sismember(tickets_key(user), ticket_id))
+
+    async def mark_online(self, users: list[str], until_ms: int) -> None:
+        """Users with a live connection here count as online until until_ms (refreshed every check)."""
+        if users:
+            await self.redis.zadd(ONLINE, dict.fromkeys(users, until_ms))
+
+    async def mark_offline(self, user: str) -> None:
+        """The user's last connection here closed."""
+        await self.redis.zrem(ONLINE, user)
+
+    async def online(self, user: str, now: int) -> bool:
+        """True while some push service holds a live connection of the user."""
+        until = await self.redis.zscore(ONLINE, user)
+        return until is not None and until > now
+
+    async def due(self, now: int, limit: int = 200) -> list[tuple[str, str]]:
+        """(user, dispatch_id) whose SMS deadline has passed."""
+        raw = await self.redis.zrangebyscore(DUE, "-inf", now, start=0, num=limit)
+        return [unmember(m) for m in raw]
+
+    async def postpone(self, user: str, dispatch_id: str, at_ms: int) -> None:
+        """Check an SMS deadline again at at_ms (the user was online)."""
+        await self.redis.zadd(DUE, {member(user, dispatch_id): at_ms}, xx=True)
+
+    async def claim_sms(self, user: str, dispatch_id: str) -> bool:
+        """Claim the one SMS of a still-pending dispatch; False when acked or already claimed."""
+        keys = [pending_key(user), sms_key(dispatch_id), DUE, SMS_SENDING]
+        return bool(await self._claim(keys=keys, args=[dispatch_id, member(user, dispatch_id), self.record_ttl_s]))
+
+    async def sms_done(self, user: str, dispatch_id: str, outcome: str) -> None:
+        """Confirm a claimed SMS (`sent` or `nophone`)."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(sms_key(dispatch_id), f"{outcome} {now_ms()}", ex=self.record_ttl_s)
+            pipe.srem(SMS_SENDING, member(user, dispatch_id))
+            await pipe.execute()
+
+    async def sms_failed(self, user: str, dispatch_id: str, retry_at_ms: int) -> None:
+        """Release a claim whose send failed, to be tried again at retry_at_ms."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(sms_key(dispatch_id))
+            pipe.srem(SMS_SENDING, member(user, dispatch_id))
+            pipe.zadd(DUE, {member(user, dispatch_id): retry_at_ms})
+            await pipe.execute()
+
+    async def sms_in_flight(self) -> list[tuple[str, str]]:
+        """Claims left unconfirmed by a stopped service."""
+        return [unmember(m) for m in await self.redis.smembers(SMS_SENDING)]
+
+    async def phone(self, user: str) -> str | None:
+        """The user's phone number from `push:phones`."""
+        raw = await self.redis.hget(PHONES, user)
+        return None if raw is None else raw.decode()
+
+
+def decode_entry(entry: Entry) -> Dispatch:
+    """The Dispatch of a `dispatch` stream entry (raises on a malformed one)."""
+    return _decode(entry[1][b"d"])
