@@ -82,12 +82,14 @@ class TicketActor:
         gazetteer: Gazetteer | None = None,
     ) -> tuple[TicketActor, list[TicketEvent]]:
         """Open the ticket of an incident (ticket id = incident id): 发现 from a rule, 上报 from a report."""
+        # sla: per-state deadline overrides (ms); escalation: level offsets (ms after opening) overriding the
+        # incident's named policy, e.g. [lv.after for lv in policy.levels] of a loaded rules policy.
         township = township_for(incident.village, incident.township, gazetteer)
         inc = msgspec.structs.replace(incident, township=township)
         start = DISCOVERED if incident.source == "rule" else REPORTED
         st = TicketState(
             ticket_id=inc.incident_id, incident=inc, state=start, opened=now, entered=now,
-            sla=sla_for(inc.severity, sla), escalation_ms=escalation_for(inc.severity, escalation),
+            sla=sla_for(inc.severity, sla), escalation_ms=escalation_for(inc.severity, inc.escalation, escalation),
         )  # fmt: skip
         self = cls(st)
         self._enter(start, now)
@@ -145,7 +147,9 @@ class TicketActor:
         if incident.count <= old.count and incident.last_ts <= old.last_ts:
             return []
         count, last_ts = max(incident.count, old.count), max(incident.last_ts, old.last_ts)
-        st.incident = msgspec.structs.replace(old, count=count, last_ts=last_ts, event_ids=incident.event_ids)
+        st.incident = msgspec.structs.replace(
+            old, count=count, last_ts=last_ts, event_ids=incident.event_ids or old.event_ids
+        )
         detail = {"count": count, "added": count - old.count, "last_ts": last_ts}
         return [self._append(now, "system", "repeat", st.state, st.state, f"重复事件 ×{count}", "", detail)]
 

@@ -69,15 +69,21 @@ SLA_MS: dict[str, tuple[int, int]] = {
 }
 
 # --- escalation while unaccepted: level n fires this long after opening, until ack or accept -------------------
+# Named policies mirror rules/default/policies.yaml (incident.escalation names one); else by severity.
+ESCALATION_POLICIES: dict[str, tuple[int, ...]] = {
+    "elderly_emergency": (0, 3 * MINUTE_MS, 10 * MINUTE_MS),
+    "public_emergency": (0, 5 * MINUTE_MS, 15 * MINUTE_MS),
+    "standard": (0, 30 * MINUTE_MS, 2 * HOUR_MS),
+}
 ESCALATION_MS: dict[bool, tuple[int, ...]] = {
     True: (5 * MINUTE_MS, 15 * MINUTE_MS, 30 * MINUTE_MS),  # severity 1
     False: (30 * MINUTE_MS, 2 * HOUR_MS, 4 * HOUR_MS),
 }
-ESCALATION_LEVELS = {1: ("village", "村干部"), 2: ("township", "乡镇值班"), 3: ("county", "县级指挥中心")}
+ESCALATION_LEVELS = {1: ("village_officer", "村干部"), 2: ("township_duty", "乡镇值班"), 3: ("county", "县级指挥中心")}
 
 # --- who is told at once on open: severity-1 elderly alarms go to the village officer and the family -------------
 ELDERLY_CATEGORIES = frozenset({"养老服务"})
-ELDERLY_RULES = frozenset({"sos", "fall", "wristband_sos", "wristband_fall", "elderly_sos", "elderly_fall"})
+ELDERLY_RULES = frozenset({"wristband.sos", "wristband.fall", "camera.person_fall"})  # rule ids of rules/default
 
 
 def sla_for(severity: int, overrides: Mapping[str, int] | None = None) -> dict[str, int]:
@@ -90,9 +96,11 @@ def sla_for(severity: int, overrides: Mapping[str, int] | None = None) -> dict[s
     return {state: ms for state, ms in out.items() if ms > 0}
 
 
-def escalation_for(severity: int, override: Sequence[int] | None = None) -> list[int]:
-    """Escalation offsets (ms after opening) for levels 1.. of this severity; override replaces them."""
-    offsets = list(override if override is not None else ESCALATION_MS[severity == 1])
+def escalation_for(severity: int, policy: str = "", override: Sequence[int] | None = None) -> list[int]:
+    """Escalation offsets (ms after opening) of levels 1..: override, else the named policy, else by severity."""
+    if override is None:
+        override = ESCALATION_POLICIES.get(policy) or ESCALATION_MS[severity == 1]
+    offsets = list(override)
     if len(offsets) > len(ESCALATION_LEVELS) or offsets != sorted(offsets) or any(ms < 0 for ms in offsets):
         raise ValueError(f"escalation offsets must be at most {len(ESCALATION_LEVELS)} ascending ms values: {offsets}")
     return offsets

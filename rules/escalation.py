@@ -41,7 +41,7 @@ class EscalationTracker:
         """Begin escalating an incident at time now (ms); a second start for the same id is ignored."""
         if incident_id in self._tracks:
             return
-        levels = [(lv.notify, lv.after) for lv in policy.levels]
+        levels: list[tuple[str, int]] = [(lv.notify, lv.after) for lv in policy.levels]
         self._tracks[incident_id] = _Track(policy=policy.name, start=now, levels=levels)
 
     def due(self, now: int) -> list[Due]:
@@ -75,7 +75,8 @@ class EscalationTracker:
 
     def next_due_at(self) -> int | None:
         """Earliest time (ms) at which another level comes due, for a scheduler; None when nothing is pending."""
-        times = [t.start + t.levels[t.fired][1] for t in self._tracks.values() if not t.acked and t.fired < len(t.levels)]
+        live = [t for t in self._tracks.values() if not t.acked and t.fired < len(t.levels)]
+        times = [t.start + t.levels[t.fired][1] for t in live]
         return min(times) if times else None
 
     def snapshot(self) -> bytes:

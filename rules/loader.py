@@ -108,6 +108,11 @@ def _read(path: Path) -> tuple[RuleFile, yaml.Node | None]:
         problems = []
         for err in exc.errors():
             where = ".".join(str(p) for p in err["loc"])
+            loc = err["loc"]
+            if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+                item = (raw.get("rules") or [None] * (loc[1] + 1))[loc[1]]
+                if isinstance(item, dict) and "id" in item:
+                    where = f"rule {item['id']!r}: {where}"
             problems.append(f"{path}:{_line(root, err['loc'])}: {where}: {err['msg']}")
         raise RulesError("\n".join(problems)) from exc
 
@@ -148,12 +153,14 @@ def load_rules(directory: Path | str | None = None) -> RuleSet:
         for i, pol in enumerate(parsed.escalation_policies):
             src = Source(path, _line(root, ("escalation_policies", i)))
             if pol.name in policies:
-                raise RulesError(f"{src}: duplicate escalation policy {pol.name!r}, first defined at {policies[pol.name][1]}")
+                first = policies[pol.name][1]
+                raise RulesError(f"{src}: duplicate escalation policy {pol.name!r}, first defined at {first}")
             policies[pol.name] = (pol, src)
         for cat, dept in parsed.departments.items():
             src = Source(path, _line(root, ("departments", cat)))
             if cat in departments and departments[cat][0] != dept:
-                raise RulesError(f"{src}: category {cat!r} already routed to {departments[cat][0]} at {departments[cat][1]}")
+                dept0, first = departments[cat]
+                raise RulesError(f"{src}: category {cat!r} already routed to {dept0} at {first}")
             departments[cat] = (dept, src)
     pols = {name: p for name, (p, _) in policies.items()}
     depts = {cat: d for cat, (d, _) in departments.items()}
