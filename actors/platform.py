@@ -14,9 +14,11 @@ import psutil
 import ray
 
 from actors.host import DeviceHost
+from actors.incident_host import IncidentHost
 from actors.kinds import device_kinds
 from actors.store import TelemetryStore
 from adapters.ingest.service import IngestService
+from adapters.push.actor import PushActor
 from adapters.redis_server import RedisServer
 from core.settings import Settings, load_settings
 
@@ -34,6 +36,8 @@ class Platform:
         self.store: Any = None
         self.hosts: dict[tuple[str, int], Any] = {}
         self.ingest: Any = None
+        self.desk: Any = None
+        self.push: Any = None
 
     def start(self) -> Platform:
         """Start every part and wait until each answers."""
@@ -54,6 +58,8 @@ class Platform:
             for shard in range(s.shard_count(kind)):
                 self.hosts[(kind, shard)] = DeviceHost.remote(kind, shard, s, url)  # type: ignore[attr-defined]
         self.ingest = IngestService.remote(s, url)  # type: ignore[attr-defined]
+        self.desk = IncidentHost.remote(s, url)  # type: ignore[attr-defined]
+        self.push = PushActor.remote(s, url)  # type: ignore[attr-defined]
         self.stats()
         return self
 
@@ -64,6 +70,8 @@ class Platform:
             "store": ray.get(self.store.stats.remote()),
             "ingest": ray.get(self.ingest.stats.remote()),
             "hosts": {name: ray.get(ref) for name, ref in hosts.items()},
+            "desk": ray.get(self.desk.stats.remote()),
+            "push": ray.get(self.push.stats.remote()),
         }
 
     def query(self, sql: str) -> list[dict[str, Any]]:
@@ -94,19 +102,21 @@ class Platform:
             f"Ingest HTTP/WS   http://{s.ingest.host}:{s.ingest.port}/v1/telemetry  ws://{s.ingest.host}:{s.ingest.port}/v1/ws",
             f"Watch protocol   tcp://{s.watch.host}:{s.watch.port}",
             f"Device hosts     {', '.join(f'{k}#{n}' for k, n in self.hosts)} (Ray actors)",
+            "Incident desk    rules engine + ticket actors (Ray actor)",
+            f"Responder push   ws://{s.push.host}:{s.push.port}/push  page http://{s.push.host}:{s.push.page_port}/responder",
         ]
         return "\n".join(lines)
 
     def stop(self) -> None:
         """Stop what this platform started."""
-        actors = [a for a in [self.ingest, *self.hosts.values(), self.store] if a is not None]
+        actors = [a for a in [self.ingest, self.push, self.desk, *self.hosts.values(), self.store] if a is not None]
         for actor in actors:
             ray.kill(actor, no_restart=True)
         for actor in actors:  # wait until each is gone, so nothing of ours touches Redis afterwards
             with contextlib.suppress(ray.exceptions.RayError):
                 ray.get(actor.stats.remote(), timeout=30)
         self.hosts.clear()
-        self.ingest = self.store = None
+        self.ingest = self.store = self.desk = self.push = None
         if self.started_ray:
             ray.shutdown()
             self.started_ray = False

@@ -188,7 +188,7 @@ class TicketActor:
             if ev.ticket_id != self.ticket_id:
                 continue
             if ev.action == "dispatch":
-                out.append(self._dispatch(ev, ev.detail["responder"], "responder"))
+                out.append(self._dispatch(ev, ev.detail["responder"], "responder", origin_ts=inc.last_ts))
             elif ev.action == "open" and elderly:
                 officer = inc.detail.get("officer") or ""
                 family = inc.detail.get("family") or []

@@ -19,6 +19,10 @@ log = logging.getLogger(__name__)
 EVENTS = "events"  # derived device events, for the rules engine
 STORE = "store"  # rows for ClickHouse, for the sink
 DEAD = "dead"  # entries that failed max_deliveries times, with their error
+COMMANDS = "commands"  # operator, responder and system actions on tickets (TicketCommand)
+INCIDENTS = "incidents"  # every ticket transition (TicketEvent), append-only
+DISPATCH = "dispatch"  # pushes to people's phones (Dispatch)
+RESULTS = "command_results"  # the outcome of each command, by its idempotency key
 
 Entry = tuple[bytes, dict[bytes, bytes]]
 # The fields xadd takes. redis-py types them as an invariant dict, so merged dicts of our bytes fields need a cast.

@@ -79,10 +79,7 @@ class FileSmsOutbox:
             os.fsync(fh.fileno())
 
     def _contains(self, dispatch_id: str) -> bool:
-        for line in self.lines():
-            if line.get("dispatch_id") == dispatch_id:
-                return True
-        return False
+        return any(line.get("dispatch_id") == dispatch_id for line in self.lines())
 
 
 class SmsFallback:

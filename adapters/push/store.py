@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import msgspec
 import redis.asyncio as aioredis
+from redis.typing import EncodableT
 
 from adapters.bus import Consumer, Entry
 from core.incidents import Dispatch
@@ -50,9 +51,9 @@ def member(user: str, dispatch_id: str) -> bytes:
     return msgspec.msgpack.encode([user, dispatch_id])
 
 
-def unmember(raw: bytes) -> tuple[str, str]:
+def unmember(raw: object) -> tuple[str, str]:
     """Inverse of `member`."""
-    user, dispatch_id = msgspec.msgpack.decode(raw, type=tuple[str, str])
+    user, dispatch_id = msgspec.msgpack.decode(_bytes(raw), type=tuple[str, str])
     return user, dispatch_id
 
 
@@ -109,28 +110,28 @@ class PushStore:
     async def pending(self, user: str) -> list[Dispatch]:
         """The user's unacknowledged dispatches in creation order."""
         raw = await self.redis.hvals(pending_key(user))
-        return sorted((_decode(b) for b in raw), key=lambda d: (d.ts, d.dispatch_id))
+        return sorted((_decode(_bytes(b)) for b in raw), key=lambda d: (d.ts, d.dispatch_id))
 
     async def get(self, user: str, dispatch_id: str) -> Dispatch | None:
         """One pending dispatch of a user."""
         raw = await self.redis.hget(pending_key(user), dispatch_id)
-        return None if raw is None else _decode(raw)
+        return None if raw is None else _decode(_bytes(raw))
 
     async def ack(self, user: str, dispatch_id: str) -> bool:
         """Acknowledge a user's dispatch: drop it from pending and the SMS deadline, record the ack time.
 
         True when it was pending or was acknowledged by this user before (a repeated ack)."""
         keys = [pending_key(user), DUE, acked_key(dispatch_id)]
-        args = [dispatch_id, member(user, dispatch_id), f"{user} {now_ms()}", self.record_ttl_s]
+        args: list[EncodableT] = [dispatch_id, member(user, dispatch_id), f"{user} {now_ms()}", self.record_ttl_s]
         result = await self._ack(keys=keys, args=args)
         if result == 1:
             return True
-        return isinstance(result, bytes) and result.decode().rpartition(" ")[0] == user
+        return result is not None and _str(result).rpartition(" ")[0] == user
 
     async def acked_at(self, dispatch_id: str) -> int | None:
         """When a dispatch was acknowledged (ms), if it was."""
         raw = await self.redis.get(acked_key(dispatch_id))
-        return None if raw is None else int(raw.decode().rpartition(" ")[2])
+        return None if raw is None else int(_str(raw).rpartition(" ")[2])
 
     async def may_act(self, user: str, ticket_id: str) -> bool:
         """True when the ticket was dispatched to the user."""
@@ -186,7 +187,20 @@ class PushStore:
     async def phone(self, user: str) -> str | None:
         """The user's phone number from `push:phones`."""
         raw = await self.redis.hget(PHONES, user)
-        return None if raw is None else raw.decode()
+        return None if raw is None else _str(raw)
+
+
+def _bytes(raw: object) -> bytes:
+    """A reply value as bytes (clients are created without decode_responses)."""
+    if isinstance(raw, bytes):
+        return raw
+    if isinstance(raw, str):
+        return raw.encode()
+    raise TypeError(f"unexpected Redis reply {type(raw).__name__}")
+
+
+def _str(raw: object) -> str:
+    return _bytes(raw).decode()
 
 
 def decode_entry(entry: Entry) -> Dispatch:

@@ -6,27 +6,22 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import aiohttp
 import msgspec
 import pytest
 import ray
 import redis
+from platform_kit import count, post, register, wait
 
 from actors.base import DeviceProfile
 from actors.platform import Platform
 from actors.shard import twin_key
 from actors.wristband import WristbandReading, WristbandState
-from adapters import registry
 from adapters.bus import EVENTS
 from adapters.protocols.watch import encode as watch_frame
-from adapters.redis_server import free_port
 from core.events import EVENT_DECODER, Sample
-from core.settings import Settings
-from core.signing import device_key, sign
 from sim.load import LoadConfig, LoadRunner
 
 pytestmark = pytest.mark.slow
@@ -36,64 +31,11 @@ BANDS = [DeviceProfile(device_id=f"wb-t{i:02d}", **_HOME) for i in range(4)]  # 
 WATCH = DeviceProfile(device_id="8800000015", **_HOME)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def platform(ray_session: None, redis_url: str, var_dir: Path) -> Iterator[Platform]:
-    """The whole platform on the session's Ray and Redis, with its own chDB directory and ports."""
-    settings = Settings(
-        redis_url=redis_url, var_dir=var_dir, ingest={"port": free_port()}, watch={"port": free_port()},
-        sink={"flush_ms": 200},
-    )  # type: ignore[arg-type]  # fmt: skip
-    p = Platform(settings).start()
-    yield p
-    p.stop()
-
-
-def _register(p: Platform, profiles: list[DeviceProfile]) -> None:
-    async def go() -> None:
-        import redis.asyncio as aioredis
-
-        client = aioredis.Redis.from_url(p.redis_url)
-        await registry.register(client, profiles)
-        await client.aclose()
-
-    asyncio.run(go())
-    ray.get(p.ingest.refresh_registry.remote())
-
-
-def _post(p: Platform, device_id: str, samples: list[Sample[WristbandReading]]) -> int:
-    body = msgspec.msgpack.encode(samples)
-    key = device_key(p.settings.device_master_key.get_secret_value().encode(), device_id)
-
-    async def go() -> int:
-        ts = int(time.time() * 1000)
-        headers = {"X-Device-Id": device_id, "X-Timestamp": str(ts), "X-Signature": sign(key, ts, body),
-                   "Content-Type": "application/msgpack"}  # fmt: skip
-        url = f"http://127.0.0.1:{p.settings.ingest.port}/v1/telemetry"
-        async with aiohttp.ClientSession() as s, s.post(url, data=body, headers=headers) as r:
-            return r.status
-
-    return asyncio.run(go())
-
-
-def _wait(what: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = what()
-        if got:
-            return got
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _events(p: Platform, type_: str) -> list[Any]:
     client = redis.Redis.from_url(p.redis_url)
     found = [EVENT_DECODER.decode(f[b"e"]) for _, f in client.xrange(EVENTS)]
     client.close()
     return [e for e in found if e.type == type_]
-
-
-def _count(p: Platform, table: str, where: str = "1") -> int:
-    return int(p.query(f"SELECT count() AS n FROM zq.{table} WHERE {where}")[0]["n"])
 
 
 def _twin(p: Platform, device_id: str) -> WristbandState:
@@ -105,22 +47,22 @@ def _twin(p: Platform, device_id: str) -> WristbandState:
 
 
 def test_http_sos_becomes_device_event_and_telemetry_reaches_clickhouse(platform: Platform) -> None:
-    _register(platform, BANDS)
+    register(platform, BANDS)
     now = int(time.time() * 1000)
     samples = [Sample(seq=i + 1, ts=now - 3000 + i * 1000, v=WristbandReading(hr=72 + i, battery=80)) for i in range(3)]
     samples.append(Sample(seq=4, ts=now, v=WristbandReading(alarm="sos", lat=33.8, lon=104.25)))
-    assert _post(platform, "wb-t01", samples) == 200
-    sos = _wait(lambda: _events(platform, "sos"))
+    assert post(platform, "wb-t01", samples) == 200
+    sos = wait(lambda: _events(platform, "sos"))
     assert sos[0].device_id == "wb-t01"
     assert sos[0].village == "杰迪村"
-    assert _wait(lambda: _count(platform, "tele_wristband", "device_id = 'wb-t01'") == 4)
-    assert _wait(lambda: _count(platform, "device_events", "type = 'sos'") == 1)
+    assert wait(lambda: count(platform, "tele_wristband", "device_id = 'wb-t01'") == 4)
+    assert wait(lambda: count(platform, "device_events", "type = 'sos'") == 1)
     row = platform.query("SELECT hr FROM zq.tele_wristband WHERE device_id = 'wb-t01' AND seq = 2")[0]
     assert row["hr"] == 73
 
 
 def test_watch_protocol_sos_becomes_device_event(platform: Platform) -> None:
-    _register(platform, [WATCH])
+    register(platform, [WATCH])
 
     async def go() -> bytes:
         reader, writer = await asyncio.open_connection("127.0.0.1", platform.settings.watch.port)
@@ -133,7 +75,7 @@ def test_watch_protocol_sos_becomes_device_event(platform: Platform) -> None:
         return reply
 
     assert asyncio.run(go()) == watch_frame("3G", WATCH.device_id, "AL")
-    sos = _wait(lambda: _events(platform, "sos"))
+    sos = wait(lambda: _events(platform, "sos"))
     assert sos[0].device_id == WATCH.device_id
 
 
@@ -145,7 +87,7 @@ def _run_load(p: Platform, seconds: float, rate: float, during: Callable[[], Non
     )  # fmt: skip
     from sim.fleet import build_fleet
 
-    _register(p, build_fleet(100, 0, 0.0).all)
+    register(p, build_fleet(100, 0, 0.0).all)
 
     async def go() -> int:
         runner = LoadRunner(cfg)
@@ -169,7 +111,7 @@ def test_sink_killed_mid_run_loses_and_duplicates_nothing(platform: Platform) ->
     killed: list[int] = []
     sent = _run_load(platform, seconds=5.0, rate=2400.0, during=lambda: killed.append(_kill9(platform.store)))
     assert sent >= 10_000
-    assert _wait(lambda: _count(platform, "tele_wristband") >= sent, timeout=90)
+    assert wait(lambda: count(platform, "tele_wristband") >= sent, timeout=90)
     assert ray.get(platform.store.stats.remote())["pid"] != killed[0]
     total = platform.query("SELECT count() AS n, uniqExact(device_id, seq) AS u FROM zq.tele_wristband")[0]
     assert int(total["n"]) == sent
@@ -180,8 +122,8 @@ def test_host_killed_restores_state_without_loss_or_double_apply(platform: Platf
     victim = platform.hosts[("wristband", 0)]
     killed: list[int] = []
     sent = _run_load(platform, seconds=4.0, rate=1000.0, during=lambda: killed.append(_kill9(victim)))
-    assert _wait(lambda: _count(platform, "tele_wristband") >= sent, timeout=90)
-    stats = _wait(lambda: ray.get(victim.stats.remote()), timeout=60)
+    assert wait(lambda: count(platform, "tele_wristband") >= sent, timeout=90)
+    stats = wait(lambda: ray.get(victim.stats.remote()), timeout=60)
     assert stats["pid"] != killed[0]
     assert stats["restored"] > 0
     total = platform.query("SELECT count() AS n, uniqExact(device_id, seq) AS u FROM zq.tele_wristband")[0]

@@ -1,0 +1,235 @@
+"""The incident desk: device events through the rules engine into ticket actors; commands move the tickets.
+
+Everything one round produces (ticket history, ClickHouse rows, dispatches, command results, snapshots) is
+committed in one MULTI with the acks of what it consumed, so a restart neither loses nor repeats a transition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, cast
+
+import msgspec
+import redis.asyncio as aioredis
+
+from actors.ticket import TicketActor, TicketError, merge_followup
+from adapters import registry
+from adapters.bus import (
+    COMMANDS,
+    DISPATCH,
+    EVENTS,
+    INCIDENTS,
+    RESULTS,
+    STORE,
+    Consumer,
+    Entry,
+    Fields,
+    raise_if_cancelled,
+)  # fmt: skip
+from adapters.telemetry import TICKET_EVENTS_TABLE
+from core.events import EVENT_DECODER, DeviceEvent, now_ms
+from core.gazetteer import load_gazetteer
+from core.incidents import Incident, TicketCommand, TicketEvent
+from core.settings import Settings
+from rules.engine import RulesEngine, township_lookup
+from rules.loader import load_rules
+
+log = logging.getLogger(__name__)
+
+ENGINE_KEY = "desk:engine"  # rules engine snapshot
+TICKETS = "tickets"  # ticket id -> TicketActor snapshot; the ops center reads it
+OFFICERS = "roster:officer"  # village -> user id of its duty officer
+AUTO_DISPATCH_CATEGORIES = ("养老服务",)  # categories whose severity-1 incidents go straight to the duty officer
+_JSON = msgspec.json.Encoder()
+_CMD = msgspec.msgpack.Decoder(TicketCommand)
+
+
+def ticket_row(e: TicketEvent) -> bytes:
+    """JSONCompactEachRow line for the ticket_events table."""
+    detail = _JSON.encode(e.detail).decode()
+    row = [e.ticket_id, e.seq, e.ts / 1000, e.actor, e.action, e.from_state, e.to_state, e.note, e.key, detail]
+    return _JSON.encode(row)
+
+
+class _Round:
+    """What one round produces, committed together."""
+
+    def __init__(self) -> None:
+        self.history: list[TicketEvent] = []
+        self.touched: dict[str, TicketActor] = {}
+        self.results: list[dict[bytes, bytes]] = []
+
+    def record(self, ticket: TicketActor, events: list[TicketEvent]) -> None:
+        if events:
+            self.history += events
+            self.touched[ticket.ticket_id] = ticket
+
+
+class IncidentDesk:
+    """Rules engine plus the ticket actors, in one process (one desk per deployment)."""
+
+    def __init__(self, redis: aioredis.Redis, settings: Settings, clock: Callable[[], int] = now_ms) -> None:
+        self.redis = redis
+        self.clock = clock
+        gazetteer = load_gazetteer()
+        self.engine = RulesEngine(load_rules(), township_lookup(gazetteer))
+        self.gazetteer = gazetteer
+        self.tickets: dict[str, TicketActor] = {}
+        self.events = Consumer(redis, EVENTS, "rules", "desk-0", settings.bus)
+        self.commands = Consumer(redis, COMMANDS, "tickets", "desk-0", settings.bus)
+        self.stats = {"events": 0, "incidents": 0, "commands": 0, "refused": 0, "dispatches": 0}
+        self._next_tick = 0
+
+    async def start(self) -> None:
+        """Create groups; restore the engine and every ticket from their snapshots."""
+        await self.events.ensure_group()
+        await self.commands.ensure_group()
+        blob = await self.redis.get(ENGINE_KEY)
+        if blob:
+            self.engine.restore(cast(bytes, blob))
+        for tid, snap in cast(dict[bytes, bytes], await self.redis.hgetall(TICKETS)).items():
+            self.tickets[tid.decode()] = TicketActor.restore(snap)
+
+    async def round(self) -> int:
+        """Commands first (people are waiting on them), then device events, then timers."""
+        cmds = await self.commands.read(block_ms=0)
+        evs = await self.events.read(block_ms=0 if cmds else 50)
+        now = self.clock()
+        out = _Round()
+        for _id, fields in cmds:
+            self._command(fields, now, out)
+        device_events = [EVENT_DECODER.decode(f[b"e"]) for _, f in evs if b"e" in f]
+        contacts = await self._contacts(device_events)
+        for ev in device_events:
+            for incident in self.engine.process(ev, now):
+                self._incident(incident, contacts.get(ev.device_id, {}), now, out)
+        if now >= self._next_tick:
+            self._next_tick = now + 1000
+            for incident in self.engine.tick(now):
+                self._incident(incident, {}, now, out)
+            for ticket in list(self.tickets.values()):
+                out.record(ticket, ticket.tick(now))
+        if cmds or evs or out.history:
+            await self._commit(cmds, evs, out)
+        self.stats["events"] += len(device_events)
+        self.stats["commands"] += len(cmds)
+        return len(out.history)
+
+    def _incident(self, incident: Incident, contacts: dict[str, Any], now: int, out: _Round) -> None:
+        ticket = self.tickets.get(incident.incident_id)
+        if ticket is None:
+            if incident.detail.get("state", "open") != "open":
+                return
+            incident = msgspec.structs.replace(incident, detail={**incident.detail, **contacts})
+            ticket, events = TicketActor.open(incident, now, gazetteer=self.gazetteer)
+            self.tickets[ticket.ticket_id] = ticket
+            self.stats["incidents"] += 1
+            events += self._auto_dispatch(ticket, incident, now)
+        else:
+            try:
+                events = ticket.incident_update(incident, now)
+            except TicketError:
+                return  # a repeat for a closed or merged ticket changes nothing
+        out.record(ticket, events)
+
+    def _auto_dispatch(self, ticket: TicketActor, incident: Incident, now: int) -> list[TicketEvent]:
+        """A critical elderly alarm is accepted and sent to the village duty officer at once, without a human."""
+        officer = incident.detail.get("officer")
+        if incident.severity != 1 or not officer or incident.category not in AUTO_DISPATCH_CATEGORIES:
+            return []
+        tid = ticket.ticket_id
+        steps = [("accept", ""), ("dispatch", str(officer))]
+        return [
+            ev
+            for action, target in steps
+            for ev in ticket.handle(
+                TicketCommand(key=f"{tid}:auto-{action}", ticket_id=tid, action=action, actor="system", ts=now,
+                              target=target, note="危急老人报警，自动派发给村值班干部"),
+                now,
+            )
+        ]  # fmt: skip
+
+    def _command(self, fields: dict[bytes, bytes], now: int, out: _Round) -> None:
+        try:
+            cmd = _CMD.decode(fields[b"c"])
+        except (KeyError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+            self.stats["refused"] += 1
+            out.results.append({b"key": b"", b"ok": b"0", b"error": f"malformed command: {exc}".encode()})
+            return
+        ticket = self.tickets.get(cmd.ticket_id)
+        try:
+            if ticket is None:
+                raise TicketError(cmd.ticket_id, "", cmd.action, "工单不存在", "no such ticket")
+            events = ticket.handle(cmd, now)
+        except TicketError as exc:
+            self.stats["refused"] += 1
+            out.results.append({b"key": cmd.key.encode(), b"ok": b"0", b"error": str(exc).encode()})
+            return
+        out.record(ticket, events)
+        out.results.append({b"key": cmd.key.encode(), b"ok": b"1", b"error": b""})
+        for ev in events:  # a merge also records itself on the original ticket
+            follow = merge_followup(ev, now)
+            original = self.tickets.get(follow.ticket_id) if follow else None
+            if follow and original:
+                out.record(original, original.handle(follow, now))
+
+    async def _contacts(self, events: list[DeviceEvent]) -> dict[str, dict[str, Any]]:
+        """Family contact (from the device profile) and the village duty officer, for elderly notifications."""
+        if not events:
+            return {}
+        ids = sorted({e.device_id for e in events})
+        profiles = await registry.load_some(self.redis, ids)
+        villages = sorted({e.village for e in events if e.village})
+        found = cast(list[bytes | None], await self.redis.hmget(OFFICERS, villages)) if villages else []
+        officers = dict(zip(villages, found, strict=True))
+        out: dict[str, dict[str, Any]] = {}
+        for e in events:
+            c: dict[str, Any] = {}
+            if (p := profiles.get(e.device_id)) and p.params.get("family"):
+                c["family"] = p.params["family"]
+            if officer := officers.get(e.village):
+                c["officer"] = officer.decode()
+            out[e.device_id] = c
+        return out
+
+    async def _commit(self, cmds: list[Entry], evs: list[Entry], out: _Round) -> None:
+        # one push per person per ticket and round; a responder's dispatch wins over a notification
+        pushes = sorted(
+            (d for t in out.touched.values() for d in t.dispatches(out.history)), key=lambda d: d.role != "responder"
+        )
+        dispatches = list({(d.ticket_id, d.recipient): d for d in reversed(pushes)}.values())
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for e in out.history:
+                pipe.xadd(INCIDENTS, {b"t": msgspec.msgpack.encode(e)}, maxlen=200_000, approximate=True)
+            if out.history:
+                rows = b"\n".join(map(ticket_row, out.history))
+                pipe.xadd(STORE, {b"t": TICKET_EVENTS_TABLE, b"r": rows, b"n": len(out.history)})
+            for d in dispatches:
+                pipe.xadd(DISPATCH, {b"d": msgspec.msgpack.encode(d)})
+            for r in out.results:
+                pipe.xadd(RESULTS, cast(Fields, r), maxlen=100_000, approximate=True)
+            if out.touched:
+                pipe.hset(TICKETS, mapping={tid: t.snapshot() for tid, t in out.touched.items()})
+            pipe.set(ENGINE_KEY, self.engine.snapshot())
+            self.commands.ack_in(pipe, [e[0] for e in cmds])
+            self.events.ack_in(pipe, [e[0] for e in evs])
+            await pipe.execute()
+        self.stats["dispatches"] += len(dispatches)
+
+    async def run(self) -> None:
+        """Process until cancelled; a failed round is retried from the pending lists after a restore."""
+        await self.start()
+        while True:
+            raise_if_cancelled()
+            try:
+                await self.round()
+            except Exception as exc:
+                log.warning("incident desk round failed, retrying: %s", exc)
+                self.events.retry_pending()
+                self.commands.retry_pending()
+                await asyncio.sleep(0.5)
+                self.tickets.clear()
+                await self.start()
+

@@ -1,0 +1,96 @@
+"""The push service: websocket server, dispatch consumer, SMS fallback loop and responder page in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from adapters.bus import raise_if_cancelled
+from adapters.push.page import ResponderPage
+from adapters.push.server import PushServer
+from adapters.push.settings import PushSettings
+from adapters.push.sms import FileSmsOutbox, SmsFallback, SmsOutbox
+from adapters.push.store import now_ms
+from core.settings import BusSettings
+
+log = logging.getLogger(__name__)
+TRIM_EVERY_S = 60.0
+
+
+class PushService:
+    """Everything of the push service; all state lives in Redis, so stop + start loses nothing."""
+
+    def __init__(
+        self, settings: PushSettings, redis_url: str, bus: BusSettings | None = None, outbox: SmsOutbox | None = None
+    ) -> None:
+        self.settings = settings
+        self.redis = aioredis.Redis.from_url(redis_url)
+        photos = settings.var_dir / "photos"
+        self.server = PushServer(self.redis, settings, bus or BusSettings(), photos)
+        self.outbox = outbox or FileSmsOutbox(settings.var_dir / "sms_outbox.jsonl")
+        self.check_ms = int(settings.sms_check_s * 1000)
+        self.fallback = SmsFallback(self.server.store, self.outbox, self.check_ms)
+        self.page = ResponderPage(self.redis, settings, photos)
+        self._runner = web.AppRunner(self.page.app, access_log=None)  # access logs would carry ?token= queries
+        self.page_port = settings.page_port
+        self._loop: asyncio.Task[None] | None = None
+
+    @property
+    def port(self) -> int:
+        """Bound port of the push websocket server."""
+        return self.server.port
+
+    async def start(self) -> None:
+        """Finish interrupted SMS, start the websocket server, the consumer, the page and the check loop."""
+        await self.fallback.recover()
+        await self.server.start()
+        self.page.push_port = self.server.port
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.settings.host, self.settings.page_port, reuse_address=True)
+        await site.start()
+        self.page_port = int(self._runner.addresses[0][1])
+        self._loop = asyncio.create_task(self._check_loop(), name="push-checks")
+        log.info("push service on ws port %d, responder page on port %d", self.port, self.page_port)
+
+    async def stop(self) -> None:
+        """Stop everything and close the Redis client; pending dispatches stay in Redis."""
+        if self._loop is not None:
+            self._loop.cancel()
+            await asyncio.gather(self._loop, return_exceptions=True)
+        await self.server.stop()
+        await self._runner.cleanup()
+        await self.redis.aclose()
+
+    async def check(self) -> int:
+        """Refresh presence of users connected here, then send due SMS; returns how many were queued."""
+        users = list(self.server.connections)
+        await self.server.store.mark_online(users, now_ms() + 3 * self.check_ms)
+        return await self.fallback.tick()
+
+    async def _check_loop(self) -> None:
+        trimmed = 0.0
+        while True:
+            try:
+                await self.check()
+                if time.monotonic() - trimmed > TRIM_EVERY_S:  # consumed, acknowledged entries leave the stream
+                    trimmed = time.monotonic()
+                    await self.server.consumer.trim()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("push: presence/SMS check failed")
+            await asyncio.sleep(self.settings.sms_check_s)
+            raise_if_cancelled()
+
+
+async def start_push(
+    settings: PushSettings, redis_url: str, *, bus: BusSettings | None = None, outbox: SmsOutbox | None = None
+) -> PushService:
+    """Start the push service (ports 0 pick free ones: see `.port` and `.page_port`); call `stop()` to end it."""
+    service = PushService(settings, redis_url, bus, outbox)
+    await service.start()
+    return service

@@ -1,0 +1,5 @@
+"""Fixtures for the actors tests."""
+
+from platform_kit import platform
+
+__all__ = ["platform"]

@@ -1,0 +1,311 @@
+"""Push websocket against a real Redis: handshake checks, delivery, acks, redelivery after reconnect and restart,
+the SMS fallback, responder actions to `commands`, and errors that leave the connection usable."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+import pytest_asyncio
+import redis.asyncio as aioredis
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus
+
+from adapters.push.service import PushService, start_push
+from adapters.push.settings import PushSettings
+from adapters.push.sms import FileSmsOutbox
+from adapters.push.store import COMMANDS, DISPATCH, DUE, GROUP, pending_key
+from adapters.push.tokens import TOKENS, add_token, token_hash
+from core.incidents import Dispatch, TicketCommand
+from core.settings import BusSettings
+
+ORIGIN = "http://responder.test"
+BUS = BusSettings(block_ms=50, claim_idle_ms=1000)
+
+
+def make_settings(var: Path, **kw: Any) -> PushSettings:
+    base: dict[str, Any] = {
+        "port": 0, "page_port": 0, "allowed_origins": [ORIGIN], "sms_after_s": 60, "sms_check_s": 0.1,
+        "var_dir": var,
+    }  # fmt: skip
+    return PushSettings(**{**base, **kw})
+
+
+def dispatch(n: int, user: str = "u1", ts: int | None = None, ticket: str = "") -> Dispatch:
+    return Dispatch(
+        dispatch_id=f"d{n}", ticket_id=ticket or f"t{n}", recipient=user, role="responder",
+        title=f"<b>山体滑坡</b> #{n}", severity=2, village="立节镇北山村", ts=ts or int(time.time() * 1000),
+    )  # fmt: skip
+
+
+@pytest_asyncio.fixture
+async def r(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest_asyncio.fixture
+async def push(redis_url: str, tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[PushService]]]:
+    """Starts push services (stopped at the end); keyword arguments override settings."""
+    started: list[PushService] = []
+
+    async def start(**kw: Any) -> PushService:
+        service = await start_push(make_settings(tmp_path / "var", **kw), redis_url, bus=BUS)
+        started.append(service)
+        return service
+
+    yield start
+    for service in started:
+        await service.stop()
+
+
+def url(service: PushService, query: str = "") -> str:
+    return f"ws://127.0.0.1:{service.port}/push{query}"
+
+
+def open_ws(service: PushService, token: str, origin: str | None = ORIGIN) -> connect:
+    return connect(url(service), additional_headers={"Authorization": f"Bearer {token}"}, origin=origin)  # type: ignore[arg-type]
+
+
+async def recv(ws: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def ask(ws: ClientConnection, msg: Any) -> dict[str, Any]:
+    await ws.send(msg if isinstance(msg, str | bytes) else json.dumps(msg))
+    return await recv(ws)
+
+
+async def xadd(r: aioredis.Redis, d: Dispatch) -> None:
+    await r.xadd(DISPATCH, {b"d": msgspec.msgpack.encode(d)})
+
+
+async def refused(service: PushService, **kw: Any) -> int:
+    with pytest.raises(InvalidStatus) as info:
+        async with connect(url(service, kw.pop("query", "")), **kw):
+            pass
+    return info.value.response.status_code
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.asyncio
+async def test_wrong_token_is_refused_with_401(push: Any, r: aioredis.Redis) -> None:
+    service = await push()
+    token = await add_token(r, "u1")
+    assert await refused(service, origin=ORIGIN) == 401
+    assert await refused(service, origin=ORIGIN, additional_headers={"Authorization": "Bearer nope"}) == 401
+    assert await refused(service, origin=ORIGIN, query="?token=nope") == 401
+    assert await refused(service, origin=ORIGIN, additional_headers={"Authorization": f"Basic {token}"}) == 401
+    async with connect(url(service, f"?token={token}"), origin=ORIGIN) as ws:  # type: ignore[arg-type]
+        assert await ask(ws, {"type": "ping"}) == {"type": "pong"}
+    stored = await r.hgetall(TOKENS)
+    assert stored == {token_hash(token).encode(): b"u1"}  # only the hash is kept
+
+
+@pytest.mark.asyncio
+async def test_wrong_or_missing_origin_is_refused_with_403(push: Any, r: aioredis.Redis) -> None:
+    service = await push()
+    token = await add_token(r, "u1")
+    auth = {"Authorization": f"Bearer {token}"}
+    assert await refused(service, origin="http://evil.test", additional_headers=auth) == 403
+    assert await refused(service, additional_headers=auth) == 403  # missing Origin: not allowed by default
+    assert await refused(service, origin="http://evil.test") == 403  # origin checked before the token
+    native = await push(allow_missing_origin=True)
+    async with open_ws(native, token, origin=None) as ws:
+        assert await ask(ws, {"type": "ping"}) == {"type": "pong"}
+    assert await refused(native, origin="http://evil.test", additional_headers=auth) == 403
+
+
+@pytest.mark.asyncio
+async def test_dispatch_reaches_responder_and_ack_removes_it(push: Any, r: aioredis.Redis) -> None:
+    service = await push()
+    token = await add_token(r, "u1")
+    async with open_ws(service, token) as ws:
+        await eventually(lambda: _true(service.server.connections.get("u1")))
+        await xadd(r, dispatch(1))
+        got = await recv(ws)
+        assert got["type"] == "dispatch" and got["dispatch_id"] == "d1" and got["title"] == "<b>山体滑坡</b> #1"
+        assert got["village"] == "立节镇北山村" and got["severity"] == 2 and got["recipient"] == "u1"
+        assert await r.hexists(pending_key("u1"), "d1")  # stored before the stream entry was acked
+        assert (await r.xpending(DISPATCH, GROUP))["pending"] == 0
+        assert await ask(ws, {"type": "ack", "dispatch_id": "d1"}) == {"type": "acked", "dispatch_id": "d1"}
+        assert await ask(ws, {"type": "ack", "dispatch_id": "d1"}) == {"type": "acked", "dispatch_id": "d1"}
+    assert not await r.hexists(pending_key("u1"), "d1")
+    assert await r.zcard(DUE) == 0
+    acked = await service.server.store.acked_at("d1")
+    assert acked is not None and abs(acked - time.time() * 1000) < 10_000
+    async with open_ws(service, token) as ws:  # acknowledged: not sent again
+        assert await ask(ws, {"type": "ping"}) == {"type": "pong"}
+
+
+async def _true(value: Any) -> bool:
+    return bool(value)
+
+
+@pytest.mark.asyncio
+async def test_other_users_ack_and_dispatch_stay_separate(push: Any, r: aioredis.Redis) -> None:
+    service = await push()
+    t1, t2 = await add_token(r, "u1"), await add_token(r, "u2")
+    await xadd(r, dispatch(1, user="u1"))
+    await eventually(lambda: r.hexists(pending_key("u1"), "d1"))
+    async with open_ws(service, t2) as ws:
+        assert (await ask(ws, {"type": "ack", "dispatch_id": "d1"}))["type"] == "error"
+    async with open_ws(service, t1) as ws:
+        assert (await recv(ws))["dispatch_id"] == "d1"
+
+
+@pytest.mark.asyncio
+async def test_unacked_dispatch_is_sent_again_on_reconnect_in_creation_order(push: Any, r: aioredis.Redis) -> None:
+    service = await push()
+    token = await add_token(r, "u1")
+    now = int(time.time() * 1000)
+    await xadd(r, dispatch(2, ts=now))  # created later, arrives first
+    await xadd(r, dispatch(1, ts=now - 1000))
+    async with open_ws(service, token) as ws:
+        got = {(await recv(ws))["dispatch_id"], (await recv(ws))["dispatch_id"]}
+        assert got == {"d1", "d2"}
+    for _ in range(2):
+        async with open_ws(service, token) as ws:
+            assert [(await recv(ws))["dispatch_id"] for _ in range(2)] == ["d1", "d2"]
+    async with open_ws(service, token) as ws:
+        assert [(await recv(ws))["dispatch_id"] for _ in range(2)] == ["d1", "d2"]
+        await ask(ws, {"type": "ack", "dispatch_id": "d1"})
+    async with open_ws(service, token) as ws:
+        assert (await recv(ws))["dispatch_id"] == "d2"
+        assert await ask(ws, {"type": "ping"}) == {"type": "pong"}  # nothing else queued
+
+
+@pytest.mark.asyncio
+async def test_unacked_dispatch_survives_a_push_service_restart(push: Any, r: aioredis.Redis) -> None:
+    first = await push()
+    token = await add_token(r, "u1")
+    async with open_ws(first, token) as ws:
+        await xadd(r, dispatch(1))
+        assert (await recv(ws))["dispatch_id"] == "d1"
+    await first.stop()
+    await xadd(r, dispatch(2))  # arrives while no push service runs
+    second = await push()
+    async with open_ws(second, token) as ws:
+        assert [(await recv(ws))["dispatch_id"] for _ in range(2)] == ["d1", "d2"]
+
+
+@pytest.mark.asyncio
+async def test_offline_user_gets_exactly_one_sms_with_masked_phone(
+    push: Any, r: aioredis.Redis, tmp_path: Path
+) -> None:
+    service = await push(sms_after_s=0.3)
+    outbox = FileSmsOutbox(tmp_path / "var" / "sms_outbox.jsonl")
+    await r.hset("push:phones", mapping={"u1": "13812345678", "u2": "13900001111"})
+    token2 = await add_token(r, "u2")
+    async with open_ws(service, token2) as ws:  # u2 stays online: no SMS, only the push
+        await eventually(lambda: _true(service.server.connections.get("u2")))
+        await xadd(r, dispatch(1, user="u1"))
+        await xadd(r, dispatch(2, user="u2"))
+        assert (await recv(ws))["dispatch_id"] == "d2"
+        await eventually(lambda: _true(outbox.lines()))
+        await asyncio.sleep(0.6)  # several more checks: still exactly one
+    await service.stop()
+    again = await push(sms_after_s=0.3)  # a restart sends no second SMS either
+    await asyncio.sleep(0.5)
+    lines = outbox.lines()
+    assert [line["dispatch_id"] for line in lines if line["recipient"] == "u1"] == ["d1"]
+    line = lines[0]
+    assert line["phone"] == "138****5678" and "13812345678" not in outbox.path.read_text(encoding="utf-8")
+    assert "山体滑坡" in str(line["text"]) and "立节镇北山村" in str(line["text"]) and isinstance(line["ts"], int)
+    await again.stop()
+    # u2 went offline after the deadline with d2 unacknowledged: one SMS for d2 once the checks notice
+    third = await push(sms_after_s=0.3)
+    await eventually(lambda: _true([x for x in outbox.lines() if x["recipient"] == "u2"]))
+    await asyncio.sleep(0.3)
+    assert sorted(x["dispatch_id"] for x in outbox.lines()) == ["d1", "d2"]
+    assert third.port
+
+
+@pytest.mark.asyncio
+async def test_acked_dispatch_gets_no_sms(push: Any, r: aioredis.Redis, tmp_path: Path) -> None:
+    service = await push(sms_after_s=0.3)
+    await r.hset("push:phones", "u1", "13812345678")
+    token = await add_token(r, "u1")
+    async with open_ws(service, token) as ws:
+        await xadd(r, dispatch(1))
+        assert (await recv(ws))["dispatch_id"] == "d1"
+        await ask(ws, {"type": "ack", "dispatch_id": "d1"})
+    await asyncio.sleep(0.7)
+    assert FileSmsOutbox(tmp_path / "var" / "sms_outbox.jsonl").lines() == []
+
+
+@pytest.mark.asyncio
+async def test_action_becomes_ticket_command_with_user_as_actor(push: Any, r: aioredis.Redis) -> None:
+    service = await push()
+    token = await add_token(r, "u1")
+    async with open_ws(service, token) as ws:
+        await xadd(r, dispatch(1, ticket="T-100"))
+        assert (await recv(ws))["ticket_id"] == "T-100"
+        reply = await ask(ws, {"type": "action", "ticket_id": "T-100", "action": "start", "key": "k-1"})
+        assert reply == {"type": "accepted", "ticket_id": "T-100", "action": "start", "key": "k-1"}
+        reply = await ask(ws, {"type": "action", "ticket_id": "T-100", "action": "arrive", "note": "已到达现场"})
+        assert reply["type"] == "accepted" and reply["key"]
+        refused = await ask(ws, {"type": "action", "ticket_id": "T-999", "action": "resolve"})
+        assert refused["type"] == "error"  # not dispatched to this user
+    entries = await r.xrange(COMMANDS)
+    cmds = [msgspec.msgpack.decode(f[b"c"], type=TicketCommand) for _, f in entries]
+    assert [(c.ticket_id, c.action, c.actor) for c in cmds] == [("T-100", "start", "u1"), ("T-100", "arrive", "u1")]
+    assert cmds[0].key == "k-1" and cmds[1].key not in ("", "k-1") and cmds[1].note == "已到达现场"
+    assert abs(cmds[0].ts - time.time() * 1000) < 10_000
+
+
+@pytest.mark.asyncio
+async def test_malformed_messages_get_errors_and_connection_stays_usable(push: Any, r: aioredis.Redis) -> None:
+    service = await push()
+    token = await add_token(r, "u1")
+    async with open_ws(service, token) as ws:
+        for bad in ["not json {", "[1, 2]", json.dumps({"type": "bogus"}), json.dumps({"no": "type"}), b"\x00\x01",
+                    json.dumps({"type": "action", "ticket_id": "t1", "action": "explode"}),
+                    json.dumps({"type": "action", "ticket_id": 5, "action": "start"}),
+                    json.dumps({"type": "action", "ticket_id": "t1", "action": "resolve", "photo": "/etc/passwd"}),
+                    json.dumps({"type": "ack"}), json.dumps({"type": "ack", "dispatch_id": "nope"})]:  # fmt: skip
+            reply = await ask(ws, bad)
+            assert reply["type"] == "error" and reply["error"], bad
+        await xadd(r, dispatch(1))
+        assert (await recv(ws))["dispatch_id"] == "d1"
+        assert (await ask(ws, {"type": "ack", "dispatch_id": "d1"}))["type"] == "acked"
+
+
+@pytest.mark.asyncio
+async def test_malformed_stream_entry_goes_to_dead_letter(push: Any, r: aioredis.Redis) -> None:
+    service = await push()
+    token = await add_token(r, "u1")
+    await r.xadd(DISPATCH, {b"d": b"\xc1garbage"})
+    await xadd(r, dispatch(1))
+    async with open_ws(service, token) as ws:
+        assert (await recv(ws))["dispatch_id"] == "d1"
+    await eventually(lambda: r.xlen("dead"))
+    assert (await r.xpending(DISPATCH, GROUP))["pending"] == 0
+
+
+@pytest.mark.asyncio
+async def test_tokens_never_reach_the_logs(push: Any, r: aioredis.Redis, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    service = await push()
+    token = await add_token(r, "u1")
+    async with connect(url(service, f"?token={token}"), origin=ORIGIN) as ws:  # type: ignore[arg-type]
+        await ask(ws, {"type": "ping"})
+    async with open_ws(service, token) as ws:
+        await ask(ws, {"type": "ping"})
+    await refused(service, origin=ORIGIN, query="?token=wrong-secret")
+    ours = "\n".join(rec.getMessage() for rec in caplog.records if rec.name.startswith("adapters"))  # not the client's
+    assert "token=***" in ours and "Bearer ***" in ours and token not in ours and "wrong-secret" not in ours
