@@ -146,8 +146,20 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=10_000, help="messages per second over the fleet")
     p.add_argument("--watch-share", type=float, default=0.1, help="share of wristbands on the watch TCP protocol")
     p.add_argument("--json", action="store_true", help="print one JSON line")
+    a = sub.add_parser("alarm", help="SOS/fall from the device to the duty officer's phone under background load")
+    a.add_argument("--seconds", type=float, default=60)
+    a.add_argument("--background-rate", type=float, default=5000, help="background telemetry, messages per second")
+    a.add_argument("--events", type=int, default=120, help="alarms, each from a different elder")
+    a.add_argument("--wristbands", type=int, default=5000)
+    a.add_argument("--hives", type=int, default=500)
+    a.add_argument("--json", action="store_true", help="print one JSON line")
     args = parser.parse_args()
-    result = pipeline(args.seconds, args.wristbands, args.hives, args.rate, args.watch_share)
+    if args.bench == "alarm":
+        from sim.bench_alarm import alarm
+
+        result = alarm(args.seconds, args.background_rate, args.events, args.wristbands, args.hives)
+    else:
+        result = pipeline(args.seconds, args.wristbands, args.hives, args.rate, args.watch_share)
     print(json.dumps(result, ensure_ascii=False) if args.json else json.dumps(result, indent=2, ensure_ascii=False))
 
 
