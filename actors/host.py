@@ -8,9 +8,9 @@ import os
 from typing import Any
 
 import ray
-import redis.asyncio as aioredis
 
 from actors.shard import Shard
+from adapters import bus
 from core.settings import Settings
 
 
@@ -20,7 +20,7 @@ class DeviceHost:
 
     async def __init__(self, kind: str, shard: int, settings: Settings, redis_url: str) -> None:  # type: ignore[misc]  # Ray allows async actor constructors
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-        self.redis = aioredis.Redis.from_url(redis_url)
+        self.redis = bus.connect(redis_url)
         self.shard = Shard(self.redis, settings, kind, shard)
         self.task = asyncio.get_running_loop().create_task(self.shard.run())
 

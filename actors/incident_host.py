@@ -8,9 +8,9 @@ import os
 from typing import Any
 
 import ray
-import redis.asyncio as aioredis
 
 from actors.incident_desk import IncidentDesk
+from adapters import bus
 from core.settings import Settings
 
 
@@ -20,7 +20,7 @@ class IncidentHost:
 
     async def __init__(self, settings: Settings, redis_url: str) -> None:  # type: ignore[misc]  # Ray allows async
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-        self.desk = IncidentDesk(aioredis.Redis.from_url(redis_url), settings)
+        self.desk = IncidentDesk(bus.connect(redis_url), settings)
         self.task = asyncio.get_running_loop().create_task(self.desk.run())
 
     async def stats(self) -> dict[str, Any]:

@@ -8,8 +8,8 @@ import os
 from typing import Any
 
 import ray
-import redis.asyncio as aioredis
 
+from adapters import bus
 from adapters.sink import TelemetrySink
 from adapters.telemetry import open_backend
 from core.settings import Settings
@@ -22,7 +22,7 @@ class TelemetryStore:
     async def __init__(self, settings: Settings, redis_url: str) -> None:  # type: ignore[misc]  # Ray allows async actor constructors
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
         self.backend = open_backend(settings.clickhouse_url, settings.var_dir)
-        self.sink = TelemetrySink(aioredis.Redis.from_url(redis_url), self.backend, settings)
+        self.sink = TelemetrySink(bus.connect(redis_url), self.backend, settings)
         await self.sink.setup()
         self.task = asyncio.get_running_loop().create_task(self.sink.run())
 

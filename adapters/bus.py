@@ -29,6 +29,12 @@ Entry = tuple[bytes, dict[bytes, bytes]]
 Fields = dict[FieldT, EncodableT]
 
 
+def connect(url: str, max_connections: int = 128) -> aioredis.Redis:
+    """An async Redis client whose pool waits for a free connection under bursts instead of failing."""
+    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=30)
+    return aioredis.Redis(connection_pool=pool)
+
+
 def raise_if_cancelled() -> None:
     """Re-raise a cancellation that a client library swallowed (redis-py can, mid-command), so loops stop."""
     task = asyncio.current_task()

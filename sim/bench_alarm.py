@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import aiohttp
 import msgspec
 import ray
 import redis.asyncio as aioredis
+import websockets
 from websockets.asyncio.client import connect
 
 from actors.base import DeviceProfile
@@ -56,19 +58,24 @@ async def _run(platform: Platform, settings: Settings, seconds: float, events: i
     ray.get(platform.ingest.refresh_registry.remote())
     push = settings.push
     received: dict[str, float] = {}  # ticket id -> receive time (ms)
-    origin: dict[str, int] = {}
+    reconnects: list[str] = []
 
     async def phone(user: str, token: str) -> None:
-        async with connect(
-            f"ws://127.0.0.1:{push.port}/push", additional_headers={"Authorization": f"Bearer {token}"},
-            origin=f"http://127.0.0.1:{push.page_port}",  # type: ignore[arg-type]
-        ) as ws:  # fmt: skip
-            async for raw in ws:
-                msg = json.loads(raw)
-                if msg.get("type") == "dispatch" and msg.get("role") == "responder":
-                    received.setdefault(msg["ticket_id"], time.time() * 1000)
-                    origin[msg["ticket_id"]] = int(msg.get("origin_ts") or 0)
-                    await ws.send(json.dumps({"type": "ack", "dispatch_id": msg["dispatch_id"]}))
+        """A responder's phone: stays connected (reconnecting like the real page does) and acks each dispatch."""
+        while True:
+            try:
+                async with connect(
+                    f"ws://127.0.0.1:{push.port}/push", additional_headers={"Authorization": f"Bearer {token}"},
+                    origin=f"http://127.0.0.1:{push.page_port}",  # type: ignore[arg-type]
+                ) as ws:  # fmt: skip
+                    async for raw in ws:
+                        msg = json.loads(raw)
+                        if msg.get("type") == "dispatch" and msg.get("role") == "responder":
+                            received.setdefault(msg["ticket_id"], time.time() * 1000)
+                            await ws.send(json.dumps({"type": "ack", "dispatch_id": msg["dispatch_id"]}))
+            except (OSError, ConnectionError, websockets.exceptions.WebSocketException) as exc:
+                reconnects.append(f"{user}: {exc}")
+                await asyncio.sleep(0.5)
 
     phones = [asyncio.create_task(phone(u, t)) for u, t in tokens.items()]
     await asyncio.sleep(1.0)
@@ -96,8 +103,16 @@ async def _run(platform: Platform, settings: Settings, seconds: float, events: i
     by_device = {tid.split(":")[1]: tid for tid in received}  # ticket id = rule:device:first_ts
     lat = sorted(received[by_device[d]] - ts for d, ts in sent.items() if d in by_device)
     q = (lambda p: round(lat[min(len(lat) - 1, int(p * len(lat)))], 1)) if lat else (lambda p: None)
+    missing = sorted(set(sent) - set(by_device))
+    if missing and os.environ.get("BENCH_DEBUG"):
+        print("missing", missing[:10], file=sys.stderr)
+        print(platform.query("SELECT type, device_id FROM zq.device_events WHERE device_id IN ("
+                             + ",".join(f"'{m}'" for m in missing[:10]) + ")"), file=sys.stderr)
+        print(platform.query("SELECT ticket_id, action, to_state FROM zq.ticket_events WHERE position(ticket_id, '"
+                             + missing[0] + "') > 0"), file=sys.stderr)
+        print(ray.get(platform.desk.stats.remote()), reconnects[:5], file=sys.stderr)
     return {"events": len(sent), "delivered": len(lat), "p50_ms": q(0.5), "p99_ms": q(0.99),
-            "lost": len(sent) - len(lat)}  # fmt: skip
+            "lost": len(sent) - len(lat), "phone_reconnects": len(reconnects)}  # fmt: skip
 
 
 def alarm(seconds: float, background_rate: float, events: int, wristbands: int, hives: int) -> dict[str, Any]:

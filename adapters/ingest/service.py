@@ -7,9 +7,9 @@ import os
 from typing import Any
 
 import ray
-import redis.asyncio as aioredis
 from aiohttp import web
 
+from adapters import bus
 from adapters.ingest.gateway import Gateway
 from adapters.ingest.watch_server import WatchServer
 from core.settings import Settings
@@ -17,7 +17,7 @@ from core.settings import Settings
 
 async def start_ingest(settings: Settings, redis_url: str) -> tuple[Gateway, web.AppRunner, WatchServer]:
     """Start the gateway and the watch server on their configured ports."""
-    gateway = Gateway(aioredis.Redis.from_url(redis_url), settings)
+    gateway = Gateway(bus.connect(redis_url), settings)
     runner = web.AppRunner(gateway.app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.ingest.host, settings.ingest.port, reuse_address=True).start()

@@ -6,10 +6,9 @@ import asyncio
 import logging
 import time
 
-import redis.asyncio as aioredis
 from aiohttp import web
 
-from adapters.bus import raise_if_cancelled
+from adapters.bus import connect, raise_if_cancelled
 from adapters.push.page import ResponderPage
 from adapters.push.server import PushServer
 from adapters.push.settings import PushSettings
@@ -28,7 +27,7 @@ class PushService:
         self, settings: PushSettings, redis_url: str, bus: BusSettings | None = None, outbox: SmsOutbox | None = None
     ) -> None:
         self.settings = settings
-        self.redis = aioredis.Redis.from_url(redis_url)
+        self.redis = connect(redis_url)
         photos = settings.var_dir / "photos"
         self.server = PushServer(self.redis, settings, bus or BusSettings(), photos)
         self.outbox = outbox or FileSmsOutbox(settings.var_dir / "sms_outbox.jsonl")
