@@ -143,7 +143,7 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--wristbands", type=int, default=5000)
     p.add_argument("--hives", type=int, default=500)
-    p.add_argument("--rate", type=float, default=10_000, help="messages per second over the fleet")
+    p.add_argument("--rate", type=float, default=12_000, help="offered messages per second over the fleet")
     p.add_argument("--watch-share", type=float, default=0.1, help="share of wristbands on the watch TCP protocol")
     p.add_argument("--json", action="store_true", help="print one JSON line")
     a = sub.add_parser("alarm", help="SOS/fall from the device to the duty officer's phone under background load")
