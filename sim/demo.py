@@ -15,12 +15,17 @@ import msgspec
 import ray
 import redis
 
+from actors.incident_desk import OFFICERS
 from actors.kinds import actor_class
 from actors.platform import Platform
-from adapters.bus import EVENTS, Entry
+from adapters.bus import EVENTS, INCIDENTS, Entry
+from adapters.push.tokens import add_token
 from core.events import EVENT_DECODER
+from core.incidents import TicketEvent
 from core.settings import load_settings
 from sim.fleet import Fleet, build_fleet, provision
+
+TICKET_DECODER = msgspec.msgpack.Decoder(TicketEvent)
 from sim.load import LoadConfig
 
 # injected incidents (seconds after start), so the demo shows every path within a few minutes
@@ -58,7 +63,7 @@ def main() -> None:
     try:
         fleet = build_fleet(args.wristbands, args.hives)
         client = redis.Redis.from_url(platform.redis_url)
-        asyncio.run(_provision(platform.redis_url, fleet))
+        token = asyncio.run(_provision(platform.redis_url, fleet))
         ray.get(platform.ingest.refresh_registry.remote())
         cfg = LoadConfig(
             ingest_url=f"http://{settings.ingest.host}:{settings.ingest.port}", watch_host=settings.watch.host,
@@ -69,6 +74,9 @@ def main() -> None:
         cmd = [sys.executable, "-m", "sim.load", "--config", msgspec.json.encode(cfg).decode()]
         sim = subprocess.Popen(cmd, start_new_session=True)
         print("\n舟曲县乡村振兴数字服务平台 — 演示运行中 (Ctrl-C 停止)\n" + platform.describe(), flush=True)
+        page = f"http://{settings.push.host}:{settings.push.page_port}/responder#token={token}"
+        officer_of = fleet.bands[0].village
+        print(f"Duty officer     {officer_of} 值班干部手机页面 (demo token, shown once): {page}", flush=True)
         print(
             f"Simulators       {len(fleet.bands)} wristbands (HTTP), {len(fleet.watches)} watches (TCP), "
             f"{len(fleet.hives)} beehives at {args.rate:g} msg/s, pid {sim.pid}\n",
@@ -83,26 +91,43 @@ def main() -> None:
         print("已停止 (stopped)", flush=True)
 
 
-async def _provision(url: str, fleet: Fleet) -> None:
+async def _provision(url: str, fleet: Fleet) -> str:
+    """Register the fleet, give every village a duty officer, and a phone token to the first SOS village's officer."""
     import redis.asyncio as aioredis
 
     client = aioredis.Redis.from_url(url)
     await provision(client, fleet)
+    villages = sorted({p.village for p in fleet.all})
+    officers = {v: f"officer-{i:03d}" for i, v in enumerate(villages)}
+    await client.hset(OFFICERS, mapping=officers)  # type: ignore[arg-type]
+    token = await add_token(client, officers[fleet.bands[0].village])
     await client.aclose()
+    return token
 
 
 def _tail_events(client: redis.Redis, stopped: object) -> None:
-    last: str | bytes = "$"
+    last_event: str | bytes = "$"
+    last_ticket: str | bytes = "$"
     next_stats = time.monotonic() + 30
     while not stopped():  # type: ignore[operator]
         # no decode_responses, RESP2: [[stream, [(id, fields), ...]]] of bytes, or None on timeout
-        reply = cast(list[tuple[bytes, list[Entry]]] | None, client.xread({EVENTS: last}, count=100, block=1000))
-        for _stream, entries in reply or []:
+        reply = cast(
+            list[tuple[bytes, list[Entry]]] | None,
+            client.xread({EVENTS: last_event, INCIDENTS: last_ticket}, count=100, block=1000),
+        )
+        for stream, entries in reply or []:
             for entry_id, fields in entries:
-                last = entry_id
-                e = EVENT_DECODER.decode(fields[b"e"])
-                at = datetime.fromtimestamp(e.ts / 1000).strftime("%H:%M:%S")
-                print(f"[{at}] {actor_class(e.kind).label(e.type)}  设备 {e.device_id}  {e.village}", flush=True)
+                if stream == EVENTS.encode():
+                    last_event = entry_id
+                    e = EVENT_DECODER.decode(fields[b"e"])
+                    at = datetime.fromtimestamp(e.ts / 1000).strftime("%H:%M:%S")
+                    print(f"[{at}] {actor_class(e.kind).label(e.type)}  设备 {e.device_id}  {e.village}", flush=True)
+                else:
+                    last_ticket = entry_id
+                    t = TICKET_DECODER.decode(fields[b"t"])
+                    at = datetime.fromtimestamp(t.ts / 1000).strftime("%H:%M:%S")
+                    step = f"{t.from_state or '—'} → {t.to_state}"
+                    print(f"[{at}]   工单 {t.ticket_id}  {t.action}: {step}  ({t.actor}) {t.note}", flush=True)
         if time.monotonic() > next_stats:
             next_stats = time.monotonic() + 30
             lengths = {s: client.xlen(s) for s in (EVENTS, "store")}
