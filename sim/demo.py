@@ -24,9 +24,9 @@ from core.events import EVENT_DECODER
 from core.incidents import TicketEvent
 from core.settings import load_settings
 from sim.fleet import Fleet, build_fleet, provision
+from sim.load import LoadConfig
 
 TICKET_DECODER = msgspec.msgpack.Decoder(TicketEvent)
-from sim.load import LoadConfig
 
 # injected incidents (seconds after start), so the demo shows every path within a few minutes
 BAND_SCENARIOS = [(20.0, "sos"), (40.0, "fall"), (60.0, "band_removed"), (80.0, "hr_high"), (100.0, "geofence_exit")]
