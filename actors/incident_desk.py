@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, cast
 
 import msgspec
@@ -28,13 +29,14 @@ from adapters.bus import (
     Fields,
     raise_if_cancelled,
 )  # fmt: skip
+from adapters.reports import REPORTS
 from adapters.telemetry import TICKET_EVENTS_TABLE
 from core.events import EVENT_DECODER, DeviceEvent, now_ms
 from core.gazetteer import load_gazetteer
 from core.incidents import Incident, TicketCommand, TicketEvent
 from core.settings import Settings
 from rules.engine import RulesEngine, township_lookup
-from rules.loader import load_rules
+from rules.loader import RulesError, load_rules
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,12 @@ OFFICERS = "roster:officer"  # village -> user id of its duty officer
 AUTO_DISPATCH_CATEGORIES = ("养老服务",)  # categories whose severity-1 incidents go straight to the duty officer
 _JSON = msgspec.json.Encoder()
 _CMD = msgspec.msgpack.Decoder(TicketCommand)
+_INCIDENT = msgspec.msgpack.Decoder(Incident)
+
+
+def _mtime(directory: Path) -> float:
+    """Newest modification time among a directory's rule files (0 when none)."""
+    return max((f.stat().st_mtime for f in directory.glob("*.yaml")), default=0.0)
 
 
 def ticket_row(e: TicketEvent) -> bytes:
@@ -74,8 +82,11 @@ class IncidentDesk:
         self.redis = redis
         self.clock = clock
         gazetteer = load_gazetteer()
-        self.engine = RulesEngine(load_rules(), township_lookup(gazetteer))
+        self.ruleset = load_rules(settings.rules_dir)
+        self.engine = RulesEngine(self.ruleset, township_lookup(gazetteer))
         self.gazetteer = gazetteer
+        self._rules_mtime = _mtime(self.ruleset.directory)
+        self.reports = Consumer(redis, REPORTS, "tickets", "desk-0", settings.bus)
         self.tickets: dict[str, TicketActor] = {}
         self.events = Consumer(redis, EVENTS, "rules", "desk-0", settings.bus)
         self.commands = Consumer(redis, COMMANDS, "tickets", "desk-0", settings.bus)
@@ -86,6 +97,7 @@ class IncidentDesk:
         """Create groups; restore the engine and every ticket from their snapshots."""
         await self.events.ensure_group()
         await self.commands.ensure_group()
+        await self.reports.ensure_group()
         blob = await self.redis.get(ENGINE_KEY)
         if blob:
             self.engine.restore(cast(bytes, blob))
@@ -94,12 +106,16 @@ class IncidentDesk:
 
     async def round(self) -> int:
         """Commands first (people are waiting on them), then device events, then timers."""
+        self._reload_rules_if_changed()
         cmds = await self.commands.read(block_ms=0)
+        reports = await self.reports.read(block_ms=0)
         evs = await self.events.read(block_ms=0 if cmds else 50)
         now = self.clock()
         out = _Round()
         for _id, fields in cmds:
             self._command(fields, now, out)
+        for _id, fields in reports:
+            self._report(fields, now, out)
         device_events = [EVENT_DECODER.decode(f[b"e"]) for _, f in evs if b"e" in f]
         contacts = await self._contacts(device_events)
         for ev in device_events:
@@ -111,8 +127,8 @@ class IncidentDesk:
                 self._incident(incident, {}, now, out)
             for ticket in list(self.tickets.values()):
                 out.record(ticket, ticket.tick(now))
-        if cmds or evs or out.history:
-            await self._commit(cmds, evs, out)
+        if cmds or evs or reports or out.history:
+            await self._commit([(self.commands, cmds), (self.reports, reports), (self.events, evs)], out)
         self.stats["events"] += len(device_events)
         self.stats["commands"] += len(cmds)
         return len(out.history)
@@ -150,6 +166,34 @@ class IncidentDesk:
                 now,
             )
         ]  # fmt: skip
+
+    def _report(self, fields: dict[bytes, bytes], now: int, out: _Round) -> None:
+        """A citizen's report or an officer's entry opens a ticket on the same path as a rule's incident."""
+        try:
+            incident = _INCIDENT.decode(fields[b"i"])
+            if incident.source not in ("citizen", "officer"):
+                raise ValueError(f"source must be citizen or officer, not {incident.source!r}")
+        except (KeyError, ValueError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+            self.stats["refused"] += 1
+            out.results.append({b"key": b"", b"ok": b"0", b"error": f"malformed report: {exc}".encode()})
+            return
+        department = incident.department or self.ruleset.departments.get(incident.category, "")
+        self._incident(msgspec.structs.replace(incident, department=department), {}, now, out)
+        out.results.append({b"key": incident.incident_id.encode(), b"ok": b"1", b"error": b""})
+
+    def _reload_rules_if_changed(self) -> None:
+        """Edited rule files take effect without a restart; a bad edit is logged and the running rules stay."""
+        mtime = _mtime(self.ruleset.directory)
+        if mtime == self._rules_mtime:
+            return
+        self._rules_mtime = mtime
+        try:
+            self.ruleset = self.ruleset.reload()
+        except RulesError as exc:
+            log.error("rules not reloaded, keeping the running set: %s", exc)
+            return
+        self.engine.use(self.ruleset)
+        log.info("rules reloaded from %s (%d rules)", self.ruleset.directory, len(self.ruleset.rules))
 
     def _command(self, fields: dict[bytes, bytes], now: int, out: _Round) -> None:
         try:
@@ -194,7 +238,7 @@ class IncidentDesk:
             out[e.device_id] = c
         return out
 
-    async def _commit(self, cmds: list[Entry], evs: list[Entry], out: _Round) -> None:
+    async def _commit(self, consumed: list[tuple[Consumer, list[Entry]]], out: _Round) -> None:
         # one push per person per ticket and round; a responder's dispatch wins over a notification
         pushes = sorted(
             (d for t in out.touched.values() for d in t.dispatches(out.history)), key=lambda d: d.role != "responder"
@@ -213,8 +257,8 @@ class IncidentDesk:
             if out.touched:
                 pipe.hset(TICKETS, mapping={tid: t.snapshot() for tid, t in out.touched.items()})
             pipe.set(ENGINE_KEY, self.engine.snapshot())
-            self.commands.ack_in(pipe, [e[0] for e in cmds])
-            self.events.ack_in(pipe, [e[0] for e in evs])
+            for consumer, entries in consumed:
+                consumer.ack_in(pipe, [e[0] for e in entries])
             await pipe.execute()
         self.stats["dispatches"] += len(dispatches)
 
@@ -227,8 +271,8 @@ class IncidentDesk:
                 await self.round()
             except Exception as exc:
                 log.warning("incident desk round failed, retrying: %s", exc)
-                self.events.retry_pending()
-                self.commands.retry_pending()
+                for consumer in (self.events, self.commands, self.reports):
+                    consumer.retry_pending()
                 await asyncio.sleep(0.5)
                 self.tickets.clear()
                 await self.start()

@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     bus: BusSettings = Field(default_factory=BusSettings, description="Redis Streams settings.")
     sink: SinkSettings = Field(default_factory=SinkSettings, description="ClickHouse sink settings.")
     push: PushSettings = Field(default_factory=PushSettings, description="Responder push service settings.")
+    rules_dir: Path | None = Field(
+        None, description="Directory of rule YAML files (edits are picked up live); unset means rules/default/."
+    )
 
     @classmethod
     def settings_customise_sources(

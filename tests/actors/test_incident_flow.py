@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import time
 from typing import Any
 
 import msgspec
 import pytest
+import ray
 import redis
 import redis.asyncio as aioredis
 from platform_kit import count, post, register, wait
@@ -100,3 +103,43 @@ def test_command_for_a_closed_or_unknown_ticket_is_refused_with_a_reason(platfor
     assert by_key[b"bad-1"][b"ok"] == b"0"
     assert "no such ticket" in by_key[b"bad-1"][b"error"].decode()
     assert by_key[b""][b"error"].startswith(b"malformed command")
+
+
+def test_desk_killed_mid_run_loses_no_dispatch_and_repeats_no_transition(platform: Platform) -> None:
+    elders = [msgspec.structs.replace(ELDER, device_id=f"wb-sos1{i}") for i in range(6)]
+    register(platform, elders)
+
+    async def go() -> set[str]:
+        ws = await _phone(platform, await _token(platform, OFFICER))
+        got: set[str] = set()
+
+        async def alarm(e: DeviceProfile) -> None:
+            sample = [Sample(seq=1, ts=int(time.time() * 1000), v=WristbandReading(alarm="sos"))]
+            assert await asyncio.to_thread(post, platform, e.device_id, sample) == 200
+
+        async def receive(n: int) -> None:
+            while len(got) < n:
+                msg = await _next(ws, "dispatch")
+                got.add(msg["ticket_id"])
+                await ws.send(json.dumps({"type": "ack", "dispatch_id": msg["dispatch_id"]}))
+
+        for e in elders[:3]:
+            await alarm(e)
+        await receive(3)
+        await asyncio.to_thread(_kill9, platform.desk)
+        for e in elders[3:]:
+            await alarm(e)
+        await receive(6)
+        await ws.close()
+        return got
+
+    got = asyncio.run(go())
+    assert {t.split(":")[1] for t in got} == {e.device_id for e in elders}
+    assert wait(lambda: count(platform, "ticket_events", "action = 'dispatch'") == 6, timeout=30)
+    rows = platform.query("SELECT count() AS n, uniqExact(ticket_id, seq) AS u FROM zq.ticket_events")[0]
+    assert int(rows["n"]) == int(rows["u"])
+
+
+def _kill9(actor: Any) -> None:
+    pid = int(ray.get(actor.stats.remote())["pid"])
+    os.kill(pid, signal.SIGKILL)
