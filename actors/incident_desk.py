@@ -33,7 +33,7 @@ from adapters.reports import REPORTS
 from adapters.telemetry import TICKET_EVENTS_TABLE
 from core.events import EVENT_DECODER, DeviceEvent, now_ms
 from core.gazetteer import load_gazetteer
-from core.incidents import Incident, TicketCommand, TicketEvent
+from core.incidents import Dispatch, Incident, TicketCommand, TicketEvent
 from core.settings import Settings
 from rules.engine import RulesEngine, township_lookup
 from rules.loader import RulesError, load_rules
@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 ENGINE_KEY = "desk:engine"  # rules engine snapshot
 TICKETS = "tickets"  # ticket id -> TicketActor snapshot; the ops center reads it
 OFFICERS = "roster:officer"  # village -> user id of its duty officer
+TOWNSHIP_DUTY = "roster:township_duty"  # township -> user id of its duty officer
+COUNTY_DUTY = "roster:county"  # "duty" -> user id of the county platform's duty officer
+ROSTERS = {"village_officer": (OFFICERS, "village"), "township_duty": (TOWNSHIP_DUTY, "township"),
+           "county": (COUNTY_DUTY, None)}  # fmt: skip
 AUTO_DISPATCH_CATEGORIES = ("养老服务",)  # categories whose severity-1 incidents go straight to the duty officer
 _JSON = msgspec.json.Encoder()
 _CMD = msgspec.msgpack.Decoder(TicketCommand)
@@ -238,10 +242,24 @@ class IncidentDesk:
             out[e.device_id] = c
         return out
 
+    async def _escalations(self, out: _Round) -> list[Dispatch]:
+        """Escalation levels reach a person: the village officer, the township duty officer, then the county."""
+        found = []
+        for ev in out.history:
+            roster = ROSTERS.get(str(ev.detail.get("to"))) if ev.action == "escalate" else None
+            if roster is None:
+                continue
+            key, scope = roster
+            who = await self.redis.hget(key, str(ev.detail.get(scope, "")) if scope else "duty")
+            if who:
+                found.append(self.tickets[ev.ticket_id].notify(ev, cast(bytes, who).decode(), "escalation"))
+        return found
+
     async def _commit(self, consumed: list[tuple[Consumer, list[Entry]]], out: _Round) -> None:
         # one push per person per ticket and round; a responder's dispatch wins over a notification
         pushes = sorted(
-            (d for t in out.touched.values() for d in t.dispatches(out.history)), key=lambda d: d.role != "responder"
+            [*(d for t in out.touched.values() for d in t.dispatches(out.history)), *await self._escalations(out)],
+            key=lambda d: d.role != "responder",
         )
         dispatches = list({(d.ticket_id, d.recipient): d for d in reversed(pushes)}.values())
         async with self.redis.pipeline(transaction=True) as pipe:

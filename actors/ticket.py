@@ -302,6 +302,10 @@ class TicketActor:
         inc = self.state.incident
         return {"level": level, "to": to, "to_zh": to_zh, "village": inc.village, "township": inc.township}
 
+    def notify(self, ev: TicketEvent, recipient: str, role: str) -> Dispatch:
+        """A push about one of this ticket's history entries to a person (e.g. an escalation's recipient)."""
+        return self._dispatch(ev, recipient, role, origin_ts=self.state.incident.last_ts)
+
     def _dispatch(self, ev: TicketEvent, recipient: str, role: str, origin_ts: int = 0) -> Dispatch:
         """A push of this ticket to one person, id deterministic in (ticket, recipient, event seq)."""
         inc = self.state.incident

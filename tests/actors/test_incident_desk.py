@@ -9,11 +9,11 @@ import msgspec
 import pytest
 import redis.asyncio as aioredis
 
-from actors.incident_desk import TICKETS, IncidentDesk
-from adapters.bus import EVENTS, INCIDENTS, RESULTS
+from actors.incident_desk import COUNTY_DUTY, OFFICERS, TICKETS, TOWNSHIP_DUTY, IncidentDesk
+from adapters.bus import DISPATCH, EVENTS, INCIDENTS, RESULTS
 from adapters.reports import submit_report
 from core.events import DeviceEvent
-from core.incidents import TicketEvent
+from core.incidents import Dispatch, TicketEvent
 from core.settings import Settings
 from rules.loader import DEFAULT_DIR
 
@@ -89,4 +89,25 @@ async def test_a_restarted_desk_replays_pending_events_without_applying_a_transi
     assert len(per_ticket) == len(set(per_ticket))  # no transition twice
     assert {e.ticket_id.split(":")[1] for e in after} == {"wb-1", "wb-2"}
     assert await r.hlen(TICKETS) == 2
+    await r.aclose()
+
+
+@pytest.mark.asyncio
+async def test_unacknowledged_ticket_escalates_to_village_township_then_county_phones(redis_url: str) -> None:
+    r = aioredis.Redis.from_url(redis_url)
+    await r.hset(OFFICERS, "杰迪村", "officer-a")
+    await r.hset(TOWNSHIP_DUTY, "立节镇", "duty-lj")
+    await r.hset(COUNTY_DUTY, "duty", "county-1")
+    clock = [NOW]
+    desk = IncidentDesk(r, Settings(), clock=lambda: clock[0])
+    await desk.start()
+    theft = DeviceEvent(event_id="hive-1:theft:1", type="theft", kind="beehive", device_id="hive-1", ts=NOW,
+                        seq=1, village="杰迪村", detail={"cause": "weight"})  # fmt: skip
+    await r.xadd(EVENTS, {b"e": msgspec.msgpack.encode(theft)})
+    for minute in (0, 1, 2, 4, 6, 11, 16, 31, 61, 121, 181, 239):  # past every level of any policy
+        clock[0] = NOW + minute * 60_000
+        await desk.round()
+    pushes = [msgspec.msgpack.decode(f[b"d"], type=Dispatch) for _, f in await r.xrange(DISPATCH)]
+    escalated = [d.recipient for d in pushes if d.role == "escalation"]
+    assert escalated == ["officer-a", "duty-lj", "county-1"]
     await r.aclose()
