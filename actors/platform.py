@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psutil
@@ -125,13 +126,8 @@ class Platform:
             self.redis_server = None
 
 
-def main() -> None:
-    """Run the platform until Ctrl-C."""
-    parser = argparse.ArgumentParser(description="Run the Zhouqu platform (embedded defaults).")
-    parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    platform = Platform(load_settings()).start()
-    print(platform.describe(), flush=True)
+def on_stop_signal() -> Callable[[], bool]:
+    """Catch Ctrl-C and SIGTERM; the returned function says whether one arrived (so shutdown runs in order)."""
     stop = False
 
     def _stop(*_: object) -> None:
@@ -140,8 +136,19 @@ def main() -> None:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+    return lambda: stop
+
+
+def main() -> None:
+    """Run the platform until Ctrl-C."""
+    parser = argparse.ArgumentParser(description="Run the Zhouqu platform (embedded defaults).")
+    parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    platform = Platform(load_settings()).start()
+    print(platform.describe(), flush=True)
+    stopped = on_stop_signal()
     try:
-        while not stop:
+        while not stopped():
             time.sleep(0.5)
     finally:
         platform.stop()

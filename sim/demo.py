@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import cast
 
@@ -17,7 +17,7 @@ import redis
 
 from actors.incident_desk import OFFICERS
 from actors.kinds import actor_class
-from actors.platform import Platform
+from actors.platform import Platform, on_stop_signal
 from adapters.bus import EVENTS, INCIDENTS, Entry
 from adapters.push.tokens import add_token
 from core.events import EVENT_DECODER
@@ -52,14 +52,7 @@ def main() -> None:
     settings = load_settings()
     platform = Platform(settings).start()
     sim: subprocess.Popen[bytes] | None = None
-    stop = False
-
-    def _stop(*_: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
+    stopped = on_stop_signal()
     try:
         fleet = build_fleet(args.wristbands, args.hives)
         client = redis.Redis.from_url(platform.redis_url)
@@ -82,7 +75,7 @@ def main() -> None:
             f"{len(fleet.hives)} beehives at {args.rate:g} msg/s, pid {sim.pid}\n",
             flush=True,
         )
-        _tail_events(client, lambda: stop)
+        _tail_events(client, stopped)
     finally:
         if sim and sim.poll() is None:
             sim.terminate()
@@ -105,11 +98,11 @@ async def _provision(url: str, fleet: Fleet) -> str:
     return token
 
 
-def _tail_events(client: redis.Redis, stopped: object) -> None:
+def _tail_events(client: redis.Redis, stopped: Callable[[], bool]) -> None:
     last_event: str | bytes = "$"
     last_ticket: str | bytes = "$"
     next_stats = time.monotonic() + 30
-    while not stopped():  # type: ignore[operator]
+    while not stopped():
         # no decode_responses, RESP2: [[stream, [(id, fields), ...]]] of bytes, or None on timeout
         reply = cast(
             list[tuple[bytes, list[Entry]]] | None,

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
 import redis.asyncio as aioredis
 
 from adapters.bus import DEAD, Consumer, shard_of, tele_stream
@@ -15,15 +13,6 @@ from core.settings import BusSettings
 
 STREAM = "test.stream"
 GROUP = "g"
-
-
-@pytest_asyncio.fixture
-async def r(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 def bus(**kw: int) -> BusSettings:

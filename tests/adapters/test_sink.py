@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 import redis.asyncio as aioredis
 
 from actors.beehive import BeehiveReading
@@ -28,15 +27,6 @@ def make_settings(**sink: int) -> Settings:
         bus=BusSettings(block_ms=10, claim_idle_ms=50, max_deliveries=3),
         sink=SinkSettings(**{"flush_ms": 10, "ttl_days": 3650, **sink}),
     )
-
-
-@pytest_asyncio.fixture
-async def r(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 @pytest.fixture
