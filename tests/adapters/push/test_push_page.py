@@ -33,13 +33,6 @@ LIMIT = 4096
 
 
 @pytest_asyncio.fixture
-async def r(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest_asyncio.fixture
 async def service(redis_url: str, tmp_path: Path) -> AsyncIterator[PushService]:
     settings = PushSettings(
         port=0, page_port=0, allowed_origins=[ORIGIN], var_dir=tmp_path / "var", max_photo_bytes=LIMIT

@@ -46,13 +46,6 @@ def dispatch(n: int, user: str = "u1", ts: int | None = None, ticket: str = "") 
 
 
 @pytest_asyncio.fixture
-async def r(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest_asyncio.fixture
 async def push(redis_url: str, tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[PushService]]]:
     """Starts push services (stopped at the end); keyword arguments override settings."""
     started: list[PushService] = []
