@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -51,6 +52,7 @@ AUTO_DISPATCH_CATEGORIES = ("养老服务",)  # categories whose severity-1 inci
 _JSON = msgspec.json.Encoder()
 _CMD = msgspec.msgpack.Decoder(TicketCommand)
 _INCIDENT = msgspec.msgpack.Decoder(Incident)
+RULES_CHECK_S = 2.0  # how often rule files are checked for edits
 
 
 def _mtime(directory: Path) -> float:
@@ -90,6 +92,7 @@ class IncidentDesk:
         self.engine = RulesEngine(self.ruleset, township_lookup(gazetteer))
         self.gazetteer = gazetteer
         self._rules_mtime = _mtime(self.ruleset.directory)
+        self._next_rules_check = 0.0
         self.reports = Consumer(redis, REPORTS, "tickets", "desk-0", settings.bus)
         self.tickets: dict[str, TicketActor] = {}
         self.events = Consumer(redis, EVENTS, "rules", "desk-0", settings.bus)
@@ -187,6 +190,9 @@ class IncidentDesk:
 
     def _reload_rules_if_changed(self) -> None:
         """Edited rule files take effect without a restart; a bad edit is logged and the running rules stay."""
+        if time.monotonic() < self._next_rules_check:  # a directory scan every round would sit on the hot path
+            return
+        self._next_rules_check = time.monotonic() + RULES_CHECK_S
         mtime = _mtime(self.ruleset.directory)
         if mtime == self._rules_mtime:
             return

@@ -53,7 +53,10 @@ async def test_citizen_report_opens_a_ticket_at_reported_with_text_verbatim(redi
 
 
 @pytest.mark.asyncio
-async def test_rule_edits_apply_live_and_a_broken_edit_keeps_the_running_rules(redis_url: str, rules_dir: Path) -> None:
+async def test_rule_edits_apply_live_and_a_broken_edit_keeps_the_running_rules(
+    redis_url: str, rules_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("actors.incident_desk.RULES_CHECK_S", 0.0)  # look at the files on every round
     r = aioredis.Redis.from_url(redis_url)
     desk = IncidentDesk(r, Settings(rules_dir=rules_dir), clock=lambda: NOW)
     await desk.start()
