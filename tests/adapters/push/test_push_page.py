@@ -142,3 +142,28 @@ def test_tokens_cli_prints_a_new_token_once(redis_url: str) -> None:
 
     user, stored = asyncio.run(check())
     assert user == "responder-7" and stored == {token_hash(token).encode(): b"responder-7"}
+
+
+@pytest.mark.asyncio
+async def test_evidence_snapshot_is_served_to_token_holders_only(
+    service: PushService, http: aiohttp.ClientSession, redis_url: str, tmp_path: Path
+) -> None:
+    snap = tmp_path / "var" / "snapshots" / "cam-1" / "cam-1_fire_1.jpg"
+    snap.parent.mkdir(parents=True)
+    snap.write_bytes(JPEG)
+    (tmp_path / "var" / "secret.jpg").write_bytes(JPEG)
+    client = aioredis.Redis.from_url(redis_url)
+    token = await add_token(client, "officer-a")
+    await client.aclose()
+    url = base(service) + "/responder/evidence"
+    auth = {"Authorization": f"Bearer {token}"}
+    async with http.get(url, params={"path": "snapshots/cam-1/cam-1_fire_1.jpg"}) as resp:
+        assert resp.status == 401
+    async with http.get(url, params={"path": "snapshots/cam-1/cam-1_fire_1.jpg"}, headers=auth) as resp:
+        assert resp.status == 200 and resp.content_type == "image/jpeg"
+        assert await resp.read() == JPEG
+    for outside in ("secret.jpg", "snapshots/../secret.jpg", "/etc/passwd", "snapshots/cam-1/x.png"):
+        async with http.get(url, params={"path": outside}, headers=auth) as resp:
+            assert resp.status == 400, outside
+    async with http.get(url, params={"path": "snapshots/cam-1/missing.jpg"}, headers=auth) as resp:
+        assert resp.status == 404
