@@ -1,0 +1,103 @@
+"""Scores camera events against scripted episodes: recall, false alarms per camera-hour, median event latency."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
+
+from sim.scenarios.timeline import SCENARIO_EVENTS, SCENARIOS, Episode
+
+ALL = "all"  # the row that sums every scenario
+GRACE_S = 15.0  # an event may come this long (scene s) after its episode ended (dwell timers, sampling, tracking)
+
+
+class Observed(NamedTuple):
+    """An event the platform raised, located in scene time: the frame that triggered it and its wall latency."""
+
+    camera_id: str
+    type: str
+    detail: Mapping[str, Any]
+    scene_t: float  # scene time (s) of the frame that triggered the event
+    latency_ms: float  # wall time from that frame's capture to the event being published
+
+
+def scenario_of(event_type: str, detail: Mapping[str, Any]) -> str | None:
+    """The scenario an event reports, None for events no scenario scores (camera_online, vehicle_pass ...)."""
+    for name, (etype, need) in SCENARIO_EVENTS.items():
+        if etype == event_type and all(detail.get(k) == v for k, v in need.items()):
+            return name
+    return None
+
+
+def _within(ep: Episode, ev: Observed, grace_s: float) -> bool:
+    return ev.camera_id == ep.camera_id and ep.start_s <= ev.scene_t <= ep.end_s + grace_s
+
+
+def _matches(ep: Episode, ev: Observed, grace_s: float) -> bool:
+    detail_ok = all(ev.detail.get(k) == v for k, v in ep.expected_detail.items())
+    return detail_ok and ev.type == ep.event_type and _within(ep, ev, grace_s)
+
+
+def score(
+    episodes: Iterable[Episode],
+    events: Iterable[Observed | tuple[str, str, Mapping[str, Any], float, float]],
+    cameras: int,
+    duration_s: float,
+    grace_s: float = GRACE_S,
+) -> dict[str, dict[str, Any]]:
+    """Per scenario (and ALL): recall, false_alarms_per_hour (per camera-hour), p50_event_latency_ms, and counts.
+
+    Each episode is detected by the earliest unused event of its type (and detail) on its camera whose scene time
+    lies in [start_s, end_s + grace_s]. Later events of the same scenario inside a detected or missed episode's
+    window are repeats, and events of a scenario the episode tolerates (smoke from a fire) are expected side
+    effects: neither counts as a false alarm. Every other scored event is a false alarm of its scenario.
+    """
+    if cameras <= 0 or duration_s <= 0:
+        raise ValueError(f"score needs cameras > 0 and duration_s > 0, got cameras={cameras}, duration_s={duration_s}")
+    eps = sorted(episodes, key=lambda e: (e.start_s, e.id))
+    unknown = sorted({e.scenario for e in eps} - set(SCENARIOS))
+    if unknown:
+        raise ValueError(f"episodes name unknown scenarios {unknown}; known: {list(SCENARIOS)}")
+    obs = sorted((Observed(*ev) for ev in events), key=lambda e: (e.scene_t, e.camera_id, e.type))
+    used: set[int] = set()
+    latency: dict[str, list[float]] = defaultdict(list)
+    total: dict[str, int] = defaultdict(int)
+    found: dict[str, int] = defaultdict(int)
+    for ep in eps:
+        total[ep.scenario] += 1
+        hit = next((i for i, ev in enumerate(obs) if i not in used and _matches(ep, ev, grace_s)), None)
+        if hit is not None:
+            used.add(hit)
+            found[ep.scenario] += 1
+            latency[ep.scenario].append(obs[hit].latency_ms)
+    false: dict[str, int] = defaultdict(int)
+    repeats: dict[str, int] = defaultdict(int)
+    for i, ev in enumerate(obs):
+        name = scenario_of(ev.type, ev.detail)
+        if i in used or name is None:
+            continue
+        windows = [ep for ep in eps if _within(ep, ev, grace_s)]
+        if any(ep.scenario == name for ep in windows):
+            repeats[name] += 1
+        elif not any(name in ep.tolerated for ep in windows):
+            false[name] += 1
+    camera_hours = cameras * duration_s / 3600
+    names = [s for s in SCENARIOS if total[s] or false[s] or repeats[s]]
+
+    def row(ep_n: int, hit_n: int, fa_n: int, rep_n: int, lat: list[float]) -> dict[str, Any]:
+        return {
+            "recall": round(hit_n / ep_n, 4) if ep_n else None,
+            "false_alarms_per_hour": round(fa_n / camera_hours, 4),
+            "p50_event_latency_ms": round(statistics.median(lat), 1) if lat else None,
+            "episodes": ep_n,
+            "detected": hit_n,
+            "false_alarms": fa_n,
+            "repeats": rep_n,
+        }
+
+    out = {s: row(total[s], found[s], false[s], repeats[s], latency[s]) for s in names}
+    every = [x for s in names for x in latency[s]]
+    out[ALL] = row(sum(total.values()), sum(found.values()), sum(false.values()), sum(repeats.values()), every)
+    return out
