@@ -31,6 +31,9 @@ class DeviceActor(Generic[R]):
     reading: ClassVar[type[msgspec.Struct]]  # the validated values of one message
     state_type: ClassVar[type[msgspec.Struct]]  # everything the actor remembers; snapshotted whole
     no_data_after_ms: ClassVar[int] = 30 * 60_000
+    # which host runs this kind: "stream" (actors.host.DeviceHost reads tele.<kind>.<shard>) or
+    # "video" (actors.video_host.VideoHost pulls frames from each device's source and perceives them)
+    hosted: ClassVar[str] = "stream"
     labels: ClassVar[dict[str, str]] = {"no_data": "设备离线(无数据)"}  # event type -> Chinese name for people
 
     def __init__(self, profile: DeviceProfile, state: msgspec.Struct | None = None) -> None:

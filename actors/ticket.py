@@ -96,7 +96,8 @@ class TicketActor:
         detail = {
             "incident_id": inc.incident_id, "rule": inc.rule, "source": inc.source, "severity": inc.severity,
             "category": inc.category, "department": inc.department, "village": inc.village, "township": township,
-            "count": inc.count,
+            "count": inc.count, "device_id": inc.device_id, "event_type": inc.detail.get("event_type", ""),
+            "event_ts": inc.last_ts, "event": dict(inc.detail.get("event") or {}),  # the evidence (e.g. snapshot)
         }  # fmt: skip
         return self, [self._append(now, actor, "open", "", start, inc.title, "", detail)]
 
@@ -150,7 +151,10 @@ class TicketActor:
         st.incident = msgspec.structs.replace(
             old, count=count, last_ts=last_ts, event_ids=incident.event_ids or old.event_ids
         )
-        detail = {"count": count, "added": count - old.count, "last_ts": last_ts}
+        detail = {
+            "count": count, "added": count - old.count, "last_ts": last_ts,
+            "event_type": incident.detail.get("event_type", ""), "event": dict(incident.detail.get("event") or {}),
+        }  # fmt: skip
         return [self._append(now, "system", "repeat", st.state, st.state, f"重复事件 ×{count}", "", detail)]
 
     def tick(self, now: int) -> list[TicketEvent]:

@@ -27,10 +27,17 @@ TICKET_EVENT_COLUMNS = [
     ("action", "LowCardinality(String)"), ("from_state", "LowCardinality(String)"),
     ("to_state", "LowCardinality(String)"), ("note", "String"), ("key", "String"), ("detail", "String"),
 ]  # fmt: skip
+SPEAKER_LOG_TABLE = "speaker_log"  # every voice warning delivery to a station loudspeaker
+SPEAKER_LOG_COLUMNS = [
+    ("key", "String"), ("device_id", "String"), ("ts", "DateTime64(3, 'UTC')"), ("text", "String"), ("by", "String"),
+    ("reason", "LowCardinality(String)"), ("ok", "Bool"), ("bytes", "UInt32"), ("ms", "UInt32"), ("attempts", "UInt8"),
+    ("error", "String"),
+]  # fmt: skip
 # tables that are not per device kind: name -> (columns, ORDER BY)
 FIXED_TABLES = {
     EVENTS_TABLE: (EVENT_COLUMNS, "device_id, ts, event_id"),
     TICKET_EVENTS_TABLE: (TICKET_EVENT_COLUMNS, "ticket_id, seq"),
+    SPEAKER_LOG_TABLE: (SPEAKER_LOG_COLUMNS, "device_id, ts, key"),
 }
 
 
@@ -45,7 +52,8 @@ def _ch_type(name: str, annotation: Any) -> str:
     optional = get_origin(annotation) in (Union, types.UnionType) and len(args) == 1
     base = args[0] if optional else annotation
     if get_origin(base) is list:
-        return "Array(Float32)"
+        item = (get_args(base) or (float,))[0]
+        return {str: "Array(String)", int: "Array(Int64)"}.get(item, "Array(Float32)")
     scalar = {
         bool: "Bool",
         int: "Int32",

@@ -1,0 +1,329 @@
+"""Village camera actor: zones, lines and dwell timers over tracked detections; raises the six camera scenarios.
+
+Presence only, by design: the restricted-zone scenario (our form of 重点人员监测) reports that *someone* is in a
+watched area during its hours. There is no face or identity recognition anywhere in this pipeline, because under
+PIPL (个人信息保护法, art. 26) biometric identification in public places needs a legal basis and visible signage,
+while detecting the presence of a person needs neither.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import msgspec
+
+from actors.base import BaseState, DeviceActor, DeviceProfile
+from actors.camera_perception import CameraPerception
+from actors.video_config import VideoConfig, load_video_config
+from core.events import DeviceEvent, Message
+from core.vision import FALLEN, FIRE, GARBAGE, PEOPLE, SMOKE, VEHICLES
+
+
+class CameraReading(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """What perception made of one sampled frame; parallel lists, one entry per detected object."""
+
+    ok: bool = True  # a picture was sampled this tick (False: no new frame from the source)
+    analysed: bool = True  # the detector answered for this picture
+    motion: float | None = None  # frame change vs the previous picture (mean abs grey diff, 32x18 thumbnail)
+    labels: list[str] = []  # canonical labels (core.vision.SCENE_CLASSES)
+    track_ids: list[int] = []  # tracker ids, -1 while not yet tracked
+    boxes: list[float] = []  # x1, y1, x2, y2 per object, flattened, frame pixels
+    scores: list[float] = []
+    latency_ms: int | None = None  # detector round trip
+
+
+class Episode(msgspec.Struct, array_like=True):
+    """A condition that has held since `since` (ms), over `frames` frames, now missing for `missed` frames."""
+
+    since: int
+    frames: int = 0
+    missed: int = 0
+
+
+class TrackMemo(msgspec.Struct, array_like=True):
+    """What the actor remembers of one tracked object: last ground point and where it has stood still since when."""
+
+    label: str
+    x: float
+    y: float
+    ax: float  # anchor: where it stands still
+    ay: float
+    still_since: int
+    missed: int = 0
+
+
+class CameraState(BaseState, kw_only=True):
+    """Everything a camera actor remembers: picture health, open episodes, cooldowns and tracks."""
+
+    last_frame: int = 0  # capture time of the newest picture, ms
+    watching_since: int = 0  # first time the actor was ticked or fed (offline counts from here without frames)
+    cam_offline: bool = False
+    motion: float | None = None
+    still_since: int | None = None  # the picture has not changed since (frozen check)
+    frozen: bool = False
+    counts: dict[str, int] = msgspec.field(default_factory=dict)  # objects by label in the newest analysed picture
+    episodes: dict[str, Episode] = msgspec.field(default_factory=dict)  # by scenario key, e.g. "crowd:村口广场"
+    fired: dict[str, int] = msgspec.field(default_factory=dict)  # scenario key -> when its event was last raised
+    tracks: dict[int, TrackMemo] = msgspec.field(default_factory=dict)  # vehicle tracks
+
+
+@dataclass(frozen=True)
+class Obj:
+    """One detected object of a reading."""
+
+    label: str
+    track: int
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    score: float
+
+    @property
+    def ground(self) -> tuple[float, float]:
+        """Bottom-centre (ground contact) point, the anchor for zones and lines."""
+        return ((self.x1 + self.x2) / 2, self.y2)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A scenario condition holding in this frame: what to raise once it has held long enough."""
+
+    type: str
+    detail: dict[str, Any]
+    need_ms: int = 0  # held at least this long ...
+    need_frames: int = 1  # ... over at least this many frames
+    tolerance: int = 0  # frames it may be missing without ending the episode
+    scope: str = ""  # event id suffix (zone, line, track) so one frame can raise several of a type
+    since: int = 0  # the condition cannot be older than this (e.g. when a vehicle last moved)
+
+
+def objects(r: CameraReading) -> list[Obj]:
+    """The objects of a reading; ValueError when its parallel lists disagree."""
+    n = len(r.labels)
+    if len(r.boxes) != 4 * n or len(r.scores) != n or len(r.track_ids) not in (0, n):
+        raise ValueError(f"inconsistent reading: {n} labels, {len(r.boxes)} box values, {len(r.scores)} scores")
+    tracks = r.track_ids or [-1] * n
+    b = r.boxes
+    return [
+        Obj(r.labels[i], tracks[i], b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3], r.scores[i]) for i in range(n)
+    ]
+
+
+class CameraActor(DeviceActor[CameraReading]):
+    """Digital twin of one village camera; pure: every decision takes the frame's capture time or `now`."""
+
+    kind = "camera"
+    reading = CameraReading
+    state_type = CameraState
+    hosted: ClassVar[str] = "video"
+    perception: ClassVar[type] = CameraPerception
+    labels: ClassVar[dict[str, str]] = {
+        "garbage": "垃圾乱堆乱放", "crowd": "人员聚集", "restricted_zone": "人员进入重点区域",
+        "vehicle_violation": "车辆违法(违停/逆行)", "fire": "发现火情", "smoke": "发现烟雾",
+        "drowning_risk": "溺水风险", "person_fall": "老人跌倒", "camera_offline": "摄像头离线",
+        "camera_frozen": "摄像头画面冻结", "camera_online": "摄像头恢复在线",
+    }  # fmt: skip
+
+    def __init__(self, profile: DeviceProfile, state: msgspec.Struct | None = None) -> None:
+        super().__init__(profile, state)
+        self.config: VideoConfig = load_video_config(profile)
+
+    # --- frames ---------------------------------------------------------------------------
+
+    def on_message(self, msg: Message[CameraReading], now: int) -> list[DeviceEvent]:
+        """Fold one sampled frame into the twin and raise what its scenarios conclude."""
+        st, r, ts = self.state, msg.v, msg.ts
+        st.watching_since = st.watching_since or ts
+        if not r.ok:
+            return []
+        events: list[DeviceEvent] = []
+        if st.cam_offline:
+            st.cam_offline = False
+            detail = {"offline_s": (ts - st.last_frame) // 1000 if st.last_frame else None}
+            events.append(self.event("camera_online", ts, seq=msg.seq, detail=detail))
+        st.last_frame = ts
+        events += self._frozen(r.motion, ts, msg.seq)
+        if r.analysed:
+            objs = objects(r)
+            counts: dict[str, int] = {}
+            for o in objs:
+                counts[o.label] = counts.get(o.label, 0) + 1
+            st.counts = counts
+            conditions, instant = self._conditions(objs, ts)
+            events += self._episodes(conditions, ts, msg.seq)
+            events += [e for key, c in instant.items() if (e := self._raise(key, c, ts, msg.seq)) is not None]
+        return events
+
+    def _frozen(self, motion: float | None, ts: int, seq: int) -> list[DeviceEvent]:
+        st, c = self.state, self.config
+        st.motion = motion
+        if motion is None:
+            return []
+        if motion > c.frozen_motion:
+            st.still_since, st.frozen = None, False
+            return []
+        st.still_since = st.still_since if st.still_since is not None else ts
+        if st.frozen or ts - st.still_since < c.frozen_s * 1000:
+            return []
+        st.frozen = True
+        return [self.event("camera_frozen", ts, seq=seq, detail={"frozen_s": (ts - st.still_since) // 1000})]
+
+    # --- scenarios ------------------------------------------------------------------------
+
+    def _conditions(self, objs: list[Obj], ts: int) -> tuple[dict[str, Condition], dict[str, Condition]]:
+        """Dwell conditions holding in this frame, and instant ones (line crossings), by scenario key."""
+        c, out = self.config, {}
+        tol = c.missed_frames
+        detail: dict[str, Any]
+        garbage = [o for o in objs if o.label == GARBAGE]
+        if garbage:
+            out["garbage"] = Condition("garbage", {"count": len(garbage)}, ms(c.garbage_s), tolerance=tol)
+        for label in (FIRE, SMOKE):
+            seen = [o for o in objs if o.label == label]
+            if seen:
+                detail = {"count": len(seen), "score": round(max(o.score for o in seen), 3)}
+                out[label] = Condition(label, detail, need_frames=c.fire_frames)
+        people = [o for o in objs if o.label in PEOPLE]
+        for z in c.zones:
+            if not z.active(ts):
+                continue
+            inside = [o for o in people if z.contains(o.ground)]
+            key = f"{z.purpose}:{z.name}"
+            base: dict[str, Any] = {"zone": z.name}
+            if z.purpose == "crowd" and len(inside) >= c.crowd_min:
+                out[key] = Condition(
+                    "crowd", {**base, "count": len(inside)}, ms(c.crowd_s), tolerance=tol, scope=z.name
+                )
+            elif z.purpose == "restricted" and inside:
+                detail = {**base, "count": len(inside), "hours": list(z.hours) if z.hours else None}
+                out[key] = Condition("restricted_zone", detail, ms(c.restricted_s), tolerance=tol, scope=z.name)
+            elif z.purpose == "water" and inside:
+                alone, night = len(people) <= 1, c.night(ts)
+                detail = {
+                    **base,
+                    "count": len(inside),
+                    "alone": alone,
+                    "night": night,
+                    "level": 1 if alone or night else 2,
+                }
+                out[key] = Condition("drowning_risk", detail, ms(c.drowning_s), tolerance=tol, scope=z.name)
+            elif z.purpose == "elderly_area" and (fallen := [o for o in inside if o.label == FALLEN]):
+                detail = {**base, "count": len(fallen)}
+                out[key] = Condition("person_fall", detail, ms(c.fall_s), tolerance=tol, scope=z.name)
+        instant = self._vehicles(objs, ts, out)
+        return out, instant
+
+    def _vehicles(self, objs: list[Obj], ts: int, out: dict[str, Condition]) -> dict[str, Condition]:
+        """Update track memory; parking dwell conditions go into `out`, wrong-way crossings are returned."""
+        st, c = self.state, self.config
+        instant: dict[str, Condition] = {}
+        seen: set[int] = set()
+        for o in objs:
+            if o.track < 0 or o.label not in VEHICLES:
+                continue
+            seen.add(o.track)
+            x, y = o.ground
+            memo = st.tracks.get(o.track)
+            if memo is None:
+                st.tracks[o.track] = memo = TrackMemo(o.label, x, y, x, y, ts)
+            else:
+                for line in c.lines:
+                    way = line.crossing((memo.x, memo.y), (x, y))
+                    if way is not None and way == line.forbidden:
+                        scope = f"{line.name}:{o.track}"
+                        detail = {"violation": "wrong_way", "line": line.name, "track": o.track, "vehicle": o.label,
+                                  "direction": way}  # fmt: skip
+                        instant[f"wrong_way:{scope}"] = Condition("vehicle_violation", detail, scope=scope)
+            memo.x, memo.y, memo.missed, memo.label = x, y, 0, o.label
+            if math.hypot(x - memo.ax, y - memo.ay) >= c.parking_move_px:
+                memo.ax, memo.ay, memo.still_since = x, y, ts
+            for z in c.zones:
+                if z.purpose == "no_parking" and z.active(ts) and z.contains((x, y)):
+                    scope = f"{z.name}:{o.track}"
+                    detail = {"violation": "parking", "zone": z.name, "track": o.track, "vehicle": o.label}
+                    out[f"parking:{scope}"] = Condition(
+                        "vehicle_violation", detail, ms(c.parking_s), tolerance=c.missed_frames, scope=scope,
+                        since=memo.still_since,
+                    )  # fmt: skip
+        for tid in [t for t in st.tracks if t not in seen]:
+            memo = st.tracks[tid]
+            memo.missed += 1
+            if memo.missed > c.missed_frames:
+                del st.tracks[tid]
+        return instant
+
+    def _episodes(self, conditions: dict[str, Condition], ts: int, seq: int) -> list[DeviceEvent]:
+        """Advance every episode by one analysed frame; raise those that have held long enough."""
+        st = self.state
+        events: list[DeviceEvent] = []
+        for key, cond in conditions.items():
+            ep = st.episodes.get(key)
+            if ep is None:
+                st.episodes[key] = ep = Episode(since=ts)
+            if cond.since > ep.since:  # e.g. the vehicle moved: its standing time starts again
+                ep.since, ep.frames = cond.since, 0
+            ep.frames += 1
+            ep.missed = 0
+            held = ts - ep.since
+            if held >= cond.need_ms and ep.frames >= cond.need_frames:
+                detail = {**cond.detail, "seen_s": held // 1000, "frames": ep.frames}
+                e = self._raise(key, Condition(cond.type, detail, scope=cond.scope), ts, seq)
+                if e is not None:
+                    events.append(e)
+        for key in [k for k in st.episodes if k not in conditions]:
+            ep = st.episodes[key]
+            ep.missed += 1
+            if ep.missed > self._tolerance(key):
+                del st.episodes[key]  # the condition cleared: the scenario re-arms
+        cooldown = ms(self.config.cooldown_s)
+        st.fired = {k: t for k, t in st.fired.items() if ts - t < cooldown}
+        return events
+
+    def _tolerance(self, key: str) -> int:
+        return 0 if key in (FIRE, SMOKE) else self.config.missed_frames
+
+    def _raise(self, key: str, cond: Condition, ts: int, seq: int) -> DeviceEvent | None:
+        """The event of a scenario key unless it was raised within the cooldown."""
+        st = self.state
+        last = st.fired.get(key)
+        if last is not None and ts - last < ms(self.config.cooldown_s):
+            return None
+        st.fired[key] = ts
+        e = self.event(cond.type, ts, seq=seq, detail=dict(cond.detail))
+        if cond.scope:
+            e.event_id = f"{e.event_id}:{cond.scope}"
+        return e
+
+    # --- time -----------------------------------------------------------------------------
+
+    def tick(self, now: int) -> list[DeviceEvent]:
+        """Camera health over time: offline after offline_s without a picture (replaces the stream no_data check)."""
+        return self.on_tick(now)
+
+    def on_tick(self, now: int) -> list[DeviceEvent]:
+        """Raise camera_offline once when no picture came for offline_s; open episodes end with it."""
+        st = self.state
+        st.watching_since = st.watching_since or now
+        silent_from = st.last_frame or st.watching_since
+        if st.cam_offline or now - silent_from < ms(self.config.offline_s):
+            return []
+        st.cam_offline = True
+        st.episodes, st.tracks, st.still_since, st.frozen, st.counts = {}, {}, None, False, {}
+        return [self.event("camera_offline", now, detail={"silent_s": (now - silent_from) // 1000})]
+
+    def live(self) -> dict[str, Any]:
+        """Live state for the operations center: health and what the camera sees now."""
+        st = self.state
+        return {
+            "kind": self.kind, "village": self.profile.village, "township": self.profile.township,
+            "last_frame": st.last_frame, "offline": st.cam_offline, "frozen": st.frozen, "motion": st.motion,
+            "counts": dict(st.counts), "open": sorted(st.episodes), "applied": st.applied, "last_seq": st.last_seq,
+        }  # fmt: skip
+
+
+def ms(seconds: float) -> int:
+    """Seconds (config) to milliseconds (clock)."""
+    return round(seconds * 1000)
