@@ -31,6 +31,7 @@ from adapters.bus import (
     raise_if_cancelled,
 )  # fmt: skip
 from adapters.reports import REPORTS
+from adapters.speaker.requests import SpeakerRequest, queue, rule_warning
 from adapters.telemetry import TICKET_EVENTS_TABLE
 from core.events import EVENT_DECODER, DeviceEvent, now_ms
 from core.gazetteer import load_gazetteer
@@ -74,6 +75,7 @@ class _Round:
         self.history: list[TicketEvent] = []
         self.touched: dict[str, TicketActor] = {}
         self.results: list[dict[bytes, bytes]] = []
+        self.speaker: list[SpeakerRequest] = []  # voice warnings for station loudspeakers
 
     def record(self, ticket: TicketActor, events: list[TicketEvent]) -> None:
         if events:
@@ -128,6 +130,7 @@ class IncidentDesk:
         for ev in device_events:
             for incident in self.engine.process(ev, now):
                 self._incident(incident, contacts.get(ev.device_id, {}), now, out)
+                self._voice(ev, incident, now, out)
         if now >= self._next_tick:
             self._next_tick = now + 1000
             for incident in self.engine.tick(now):
@@ -156,6 +159,18 @@ class IncidentDesk:
             except TicketError:
                 return  # a repeat for a closed or merged ticket changes nothing
         out.record(ticket, events)
+
+    def _voice(self, event: DeviceEvent, incident: Incident, now: int, out: _Round) -> None:
+        """A station event that opened or updated an incident of a rule with `voice` plays it on that station."""
+        if incident.detail.get("state", "open") == "resolved":
+            return
+        try:
+            rule = self.ruleset.rule(incident.rule)
+        except KeyError:
+            return
+        req = rule_warning(event, rule.id, rule.voice, now)
+        if req is not None:
+            out.speaker.append(req)
 
     def _auto_dispatch(self, ticket: TicketActor, incident: Incident, now: int) -> list[TicketEvent]:
         """A critical elderly alarm is accepted and sent to the village duty officer at once, without a human."""
@@ -278,6 +293,7 @@ class IncidentDesk:
                 pipe.xadd(DISPATCH, {b"d": msgspec.msgpack.encode(d)})
             for r in out.results:
                 pipe.xadd(RESULTS, cast(Fields, r), maxlen=100_000, approximate=True)
+            queue(pipe, out.speaker)
             if out.touched:
                 pipe.hset(TICKETS, mapping={tid: t.snapshot() for tid, t in out.touched.items()})
             pipe.set(ENGINE_KEY, self.engine.snapshot())

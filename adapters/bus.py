@@ -23,6 +23,7 @@ COMMANDS = "commands"  # operator, responder and system actions on tickets (Tick
 INCIDENTS = "incidents"  # every ticket transition (TicketEvent), append-only
 DISPATCH = "dispatch"  # pushes to people's phones (Dispatch)
 RESULTS = "command_results"  # the outcome of each command, by its idempotency key
+SPEAKER = "speaker"  # voice warnings for station loudspeakers (SpeakerRequest), for the speaker service
 
 Entry = tuple[bytes, dict[bytes, bytes]]
 # The fields xadd takes. redis-py types them as an invariant dict, so merged dicts of our bytes fields need a cast.

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+VOICE_MAX_CHARS = 200  # the longest warning a station plays (adapters.speaker.requests.MAX_CHARS)
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _PART = re.compile(r"(\d+)(ms|s|m|h|d)")
 
@@ -132,6 +134,13 @@ class Rule(_Model):
     severity: int | None = Field(None, ge=1, le=4, description="1 critical, 2 high, 3 medium, 4 info.")
     category: str | None = Field(None, description="Category; routes to a department via `departments`.")
     escalation: str | None = Field(None, description="Escalation policy name; none when absent.")
+    voice: str | None = Field(
+        None,
+        min_length=1,
+        max_length=VOICE_MAX_CHARS,
+        description="Voice warning (Chinese) played on the station's loudspeaker whenever a station event opens or "
+        "updates this rule's incident, e.g. 前方劝导站提示：您已超速，请减速慢行; only for rules on kind station.",
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> Rule:
@@ -139,6 +148,13 @@ class Rule(_Model):
             raise ValueError("a rule that opens incidents needs `severity` and `category`")
         if self.for_ is not None and self.window is not None:
             raise ValueError("use either `for` or `window`, not both")
+        if self.voice is not None:
+            if any(unicodedata.category(ch)[0] == "C" for ch in self.voice) or not self.voice.strip():
+                raise ValueError("`voice` must be plain text: no control characters, not only spaces")
+            if self.resolves:
+                raise ValueError("a recovery rule (`resolves`) plays no `voice`")
+            if self.when.kind != ["station"]:
+                raise ValueError("`voice` plays on station loudspeakers: the rule needs `when.kind: station`")
         return self
 
     def matches_type(self, event_type: str, kind: str) -> bool:

@@ -11,11 +11,20 @@ import pytest
 import redis.asyncio as aioredis
 
 from actors.beehive import BeehiveReading
+from actors.kinds import device_kinds
 from actors.shard import Shard, event_row
 from actors.wristband import WristbandReading
 from adapters.bus import DEAD, STORE
 from adapters.sink import GROUP, TelemetrySink
-from adapters.telemetry import DB, EVENT_COLUMNS, EVENTS_TABLE, ChdbBackend, column_names, table_of
+from adapters.telemetry import (
+    DB,
+    EVENT_COLUMNS,
+    EVENTS_TABLE,
+    FIXED_TABLES,
+    ChdbBackend,
+    column_names,
+    table_of,
+)  # fmt: skip
 from core.events import DeviceEvent, Message
 from core.settings import BusSettings, Settings, SinkSettings
 
@@ -102,7 +111,8 @@ async def test_schema_creates_tables_with_expected_columns(r: aioredis.Redis, ba
         f"SELECT table, name, type FROM system.columns WHERE database = '{DB}' ORDER BY table, position"
     ):
         cols.setdefault(row["table"], []).append((row["name"], row["type"]))
-    assert set(cols) == {"tele_wristband", "tele_beehive", "device_events", "ticket_events"}
+    assert {"tele_wristband", "tele_beehive", "device_events", "ticket_events"} <= set(cols)
+    assert set(cols) == {table_of(k) for k in device_kinds()} | set(FIXED_TABLES)
     ms = "DateTime64(3, 'UTC')"
     common = [("device_id", "String"), ("seq", "UInt64"), ("ts", ms), ("rx", ms)]
     assert cols["tele_wristband"] == [
