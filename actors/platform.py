@@ -1,4 +1,4 @@
-"""Starts and stops the whole platform on one machine: Redis, local Ray, the store, device hosts and ingest."""
+"""Starts and stops the whole platform on one machine: Redis, local Ray, the store, models, device hosts and ingest."""
 
 from __future__ import annotations
 
@@ -18,10 +18,13 @@ from actors.host import DeviceHost
 from actors.incident_host import IncidentHost
 from actors.kinds import device_kinds
 from actors.store import TelemetryStore
+from actors.video_host import VideoHost
 from adapters.ingest.service import IngestService
 from adapters.push.actor import PushActor
 from adapters.redis_server import RedisServer
+from adapters.speaker.actor import SpeakerActor
 from core.settings import Settings, load_settings
+from serve.app import deploy, shutdown_serve
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,8 @@ class Platform:
         self.ingest: Any = None
         self.desk: Any = None
         self.push: Any = None
+        self.speaker: Any = None
+        self.serving = False
 
     def start(self) -> Platform:
         """Start every part and wait until each answers."""
@@ -55,12 +60,20 @@ class Platform:
         s, url = self.settings, self.redis_url
         self.store = TelemetryStore.remote(s, url)  # type: ignore[attr-defined]
         ray.get(self.store.stats.remote())
-        for kind in sorted(device_kinds()):
+        if s.serve.enabled:
+            deploy(s)  # the models the camera and station hosts await
+            self.serving = True
+        for kind, cls in sorted(device_kinds().items()):
+            if cls.hosted == "video" and not s.serve.enabled:
+                continue  # cameras and stations need the models
+            host = VideoHost if cls.hosted == "video" else DeviceHost
             for shard in range(s.shard_count(kind)):
-                self.hosts[(kind, shard)] = DeviceHost.remote(kind, shard, s, url)  # type: ignore[attr-defined]
+                self.hosts[(kind, shard)] = host.remote(kind, shard, s, url)  # type: ignore[attr-defined]
         self.ingest = IngestService.remote(s, url)  # type: ignore[attr-defined]
         self.desk = IncidentHost.remote(s, url)  # type: ignore[attr-defined]
         self.push = PushActor.remote(s, url)  # type: ignore[attr-defined]
+        if s.serve.enabled:
+            self.speaker = SpeakerActor.remote(s, url)  # type: ignore[attr-defined]
         self.stats()
         return self
 
@@ -73,6 +86,7 @@ class Platform:
             "hosts": {name: ray.get(ref) for name, ref in hosts.items()},
             "desk": ray.get(self.desk.stats.remote()),
             "push": ray.get(self.push.stats.remote()),
+            "speaker": ray.get(self.speaker.stats.remote()) if self.speaker else None,
         }
 
     def query(self, sql: str) -> list[dict[str, Any]]:
@@ -103,6 +117,7 @@ class Platform:
             f"Ingest HTTP/WS   http://{s.ingest.host}:{s.ingest.port}/v1/telemetry  ws://{s.ingest.host}:{s.ingest.port}/v1/ws",
             f"Watch protocol   tcp://{s.watch.host}:{s.watch.port}",
             f"Device hosts     {', '.join(f'{k}#{n}' for k, n in self.hosts)} (Ray actors)",
+            f"Models (Serve)   {', '.join(s.serve.detectors) + ', plate reader' if self.serving else 'off'}",
             "Incident desk    rules engine + ticket actors (Ray actor)",
             f"Responder push   ws://{s.push.host}:{s.push.port}/push  page http://{s.push.host}:{s.push.page_port}/responder",
         ]
@@ -110,14 +125,19 @@ class Platform:
 
     def stop(self) -> None:
         """Stop what this platform started."""
-        actors = [a for a in [self.ingest, self.push, self.desk, *self.hosts.values(), self.store] if a is not None]
+        parts = [self.ingest, self.push, self.speaker, self.desk, *self.hosts.values(), self.store]
+        actors = [a for a in parts if a is not None]
         for actor in actors:
             ray.kill(actor, no_restart=True)
         for actor in actors:  # wait until each is gone, so nothing of ours touches Redis afterwards
             with contextlib.suppress(ray.exceptions.RayError):
                 ray.get(actor.stats.remote(), timeout=30)
         self.hosts.clear()
-        self.ingest = self.store = self.desk = self.push = None
+        self.ingest = self.store = self.desk = self.push = self.speaker = None
+        if self.serving:
+            with contextlib.suppress(Exception):
+                shutdown_serve()
+            self.serving = False
         if self.started_ray:
             ray.shutdown()
             self.started_ray = False

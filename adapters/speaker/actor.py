@@ -10,7 +10,6 @@ from typing import Any
 import ray
 
 from adapters.speaker.service import SpeakerService, start_speaker
-from adapters.speaker.settings import SpeakerSettings
 from core.settings import Settings
 
 
@@ -20,10 +19,9 @@ class SpeakerActor:
 
     async def __init__(self, settings: Settings, redis_url: str) -> None:  # type: ignore[misc]  # Ray allows async
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-        speaker = getattr(settings, "speaker", None) or SpeakerSettings()
         self.service: SpeakerService
         self.task: asyncio.Task[None]
-        self.service, self.task = await start_speaker(redis_url, settings.var_dir, speaker, settings.bus)
+        self.service, self.task = await start_speaker(redis_url, settings.var_dir, settings.speaker, settings.bus)
 
     async def stats(self) -> dict[str, Any]:
         """Delivery counters and pid."""

@@ -37,6 +37,20 @@ def platform(ray_session: None, redis_url: str, var_dir: Path) -> Iterator[Platf
     p.stop()
 
 
+@pytest.fixture
+def video_platform(ray_session: None, redis_url: str, var_dir: Path) -> Iterator[Platform]:
+    """The platform with its models on Serve (the scene detector and the plate reader) and the video hosts."""
+    page = free_port()
+    settings = Settings(
+        redis_url=redis_url, var_dir=var_dir, ingest={"port": free_port()}, watch={"port": free_port()},
+        sink={"flush_ms": 200}, serve={"enabled": True, "detectors": {"scene": {}}},
+        push={"port": free_port(), "page_port": page, "allowed_origins": [f"http://127.0.0.1:{page}"]},
+    )  # type: ignore[arg-type]  # fmt: skip
+    p = Platform(settings).start()
+    yield p
+    p.stop()
+
+
 def register(p: Platform, profiles: list[DeviceProfile]) -> None:
     async def go() -> None:
         import redis.asyncio as aioredis
