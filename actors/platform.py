@@ -66,7 +66,7 @@ class Platform:
         for kind, cls in sorted(device_kinds().items()):
             if cls.hosted == "video" and not s.serve.enabled:
                 continue  # cameras and stations need the models
-            host = VideoHost if cls.hosted == "video" else DeviceHost
+            host: Any = VideoHost if cls.hosted == "video" else DeviceHost
             for shard in range(s.shard_count(kind)):
                 self.hosts[(kind, shard)] = host.remote(kind, shard, s, url)  # type: ignore[attr-defined]
         self.ingest = IngestService.remote(s, url)  # type: ignore[attr-defined]

@@ -148,7 +148,7 @@ class ServeSettings(_Section):
     """Ray Serve model deployments: one Detector application per model and the PlateReader."""
 
     enabled: bool = Field(
-        False, description="Run the model deployments, and with them the camera and station hosts, on platform start."
+        True, description="Run the model deployments, and with them the camera and station hosts, on platform start."
     )
     models_dir: Path = Field(
         Path("serve/models"), description="Directory of model folders; a relative path is taken from the project root."

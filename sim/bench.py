@@ -1,4 +1,4 @@
-"""Benchmarks: `python -m sim.bench pipeline --seconds N --json` (devices to ingest, streams, hosts, ClickHouse)."""
+"""Benchmarks: `python -m sim.bench pipeline|alarm|detector|video --json` (see README, docs/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -81,7 +81,9 @@ def pipeline(seconds: float, wristbands: int, hives: int, rate: float, watch_sha
     """Run the whole path under load and measure it."""
     var = Path(tempfile.mkdtemp(prefix="zq-bench-"))
     ingest_port, watch_port = free_port(), free_port()
-    settings = Settings(var_dir=var, ingest={"port": ingest_port}, watch={"port": watch_port})  # type: ignore[arg-type]
+    settings = Settings(
+        var_dir=var, ingest={"port": ingest_port}, watch={"port": watch_port}, serve={"enabled": False}
+    )  # type: ignore[arg-type]  # the telemetry path only: no video models
     platform = Platform(settings).start()
     try:
         cfg = LoadConfig(
@@ -153,8 +155,30 @@ def main() -> None:
     a.add_argument("--wristbands", type=int, default=5000)
     a.add_argument("--hives", type=int, default=500)
     a.add_argument("--json", action="store_true", help="print one JSON line")
+    d = sub.add_parser("detector", help="one detector bare vs through Serve, batched and unbatched, 8 cameras")
+    d.add_argument("--model", help="detector name in settings (default scene, else fall while scene is missing)")
+    d.add_argument("--frames", type=int, default=96, help="frames measured per mode")
+    d.add_argument("--cameras", type=int, default=8, help="concurrent clients sending frames to Serve")
+    d.add_argument("--batch-size", type=int, default=8, help="max_batch_size of the batched deployment")
+    d.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0: all cores)")
+    d.add_argument("--rounds", type=int, default=4, help="the modes take turns this many times")
+    d.add_argument("--json", action="store_true", help="print one JSON line")
+    v = sub.add_parser("video", help="held-out scenario scripts through cameras -> Serve -> rules, per scenario")
+    v.add_argument("--cameras", type=int, default=8, help="simulated cameras, each with its own script")
+    v.add_argument("--seconds", type=float, default=900, help="scene length, run in real time")
+    v.add_argument("--seed", type=int, default=0, help="script seed (held out from training)")
+    v.add_argument("--fps", type=float, default=1.0, help="frames per second each camera samples")
+    v.add_argument("--json", action="store_true", help="print one JSON line")
     args = parser.parse_args()
-    if args.bench == "alarm":
+    if args.bench == "video":
+        from sim.bench_video import video
+
+        result = video(args.cameras, args.seconds, args.seed, args.fps)
+    elif args.bench == "detector":
+        from sim.bench_detector import detector
+
+        result = detector(args.model, args.frames, args.cameras, args.batch_size, args.threads, args.rounds)
+    elif args.bench == "alarm":
         from sim.bench_alarm import alarm
 
         result = alarm(args.seconds, args.background_rate, args.events, args.wristbands, args.hives)

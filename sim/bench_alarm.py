@@ -120,7 +120,7 @@ def alarm(seconds: float, background_rate: float, events: int, wristbands: int, 
     var = Path(tempfile.mkdtemp(prefix="zq-bench-"))
     page = free_port()
     settings = Settings(
-        var_dir=var, ingest={"port": free_port()}, watch={"port": free_port()},
+        var_dir=var, ingest={"port": free_port()}, watch={"port": free_port()}, serve={"enabled": False},
         push={"port": free_port(), "page_port": page, "allowed_origins": [f"http://127.0.0.1:{page}"]},
     )  # type: ignore[arg-type]  # fmt: skip
     platform = Platform(settings).start()

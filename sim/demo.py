@@ -23,8 +23,13 @@ from adapters.push.tokens import add_token
 from core.events import EVENT_DECODER
 from core.incidents import TicketEvent
 from core.settings import load_settings
+from sim.camera import CameraServer, provision_cameras
 from sim.fleet import Fleet, build_fleet, provision
 from sim.load import LoadConfig
+from sim.loop_thread import LoopThread
+from sim.scenario import scripts as camera_scripts
+from sim.station import StationServer, provision_stations
+from sim.station import scripts as station_scripts
 
 TICKET_DECODER = msgspec.msgpack.Decoder(TicketEvent)
 
@@ -48,12 +53,17 @@ def main() -> None:
     parser.add_argument("--wristbands", type=int, default=300)
     parser.add_argument("--hives", type=int, default=60)
     parser.add_argument("--rate", type=float, default=300.0, help="messages per second over the demo fleet")
+    parser.add_argument("--cameras", type=int, default=4, help="simulated village cameras (scripted scenes)")
+    parser.add_argument("--stations", type=int, default=1, help="simulated road advisory stations")
     args = parser.parse_args()
     settings = load_settings()
     platform = Platform(settings).start()
     sim: subprocess.Popen[bytes] | None = None
+    video: _VideoSims | None = None
     stopped = on_stop_signal()
     try:
+        if settings.serve.enabled:
+            video = _VideoSims(platform.redis_url, args.cameras, args.stations)
         fleet = build_fleet(args.wristbands, args.hives)
         client = redis.Redis.from_url(platform.redis_url)
         token = asyncio.run(_provision(platform.redis_url, fleet))
@@ -72,14 +82,17 @@ def main() -> None:
         print(f"Duty officer     {officer_of} 值班干部手机页面 (demo token, shown once): {page}", flush=True)
         print(
             f"Simulators       {len(fleet.bands)} wristbands (HTTP), {len(fleet.watches)} watches (TCP), "
-            f"{len(fleet.hives)} beehives at {args.rate:g} msg/s, pid {sim.pid}\n",
+            f"{len(fleet.hives)} beehives at {args.rate:g} msg/s, pid {sim.pid}",
             flush=True,
         )
+        print(video.describe() if video else "Video            off (serve.enabled is false)", flush=True)
         _tail_events(client, stopped)
     finally:
         if sim and sim.poll() is None:
             sim.terminate()
             sim.wait(10)
+        if video:
+            video.stop()
         platform.stop()
         print("已停止 (stopped)", flush=True)
 
@@ -96,6 +109,45 @@ async def _provision(url: str, fleet: Fleet) -> str:
     token = await add_token(client, officers[fleet.bands[0].village])
     await client.aclose()
     return token
+
+
+class _VideoSims:
+    """Simulated village cameras (scripted scenes, looping) and road advisory stations, registered as devices."""
+
+    def __init__(self, redis_url: str, cameras: int, stations: int) -> None:
+        import redis.asyncio as aioredis
+
+        self.loop = LoopThread()
+        self.scripts = camera_scripts(cameras, 900.0)
+        self.cameras = CameraServer(self.scripts, loop=True)
+        self.stations = StationServer(station_scripts(stations, 900.0))
+
+        async def start() -> None:
+            client = aioredis.Redis.from_url(redis_url)
+            await self.cameras.start()
+            await self.stations.start()
+            profiles = await provision_cameras(client, self.cameras.url, self.scripts)
+            profiles += await provision_stations(client, self.stations)
+            for p in profiles:  # every camera's village gets a duty officer for the pushes
+                await client.hsetnx(OFFICERS, p.village, f"officer-{p.village}")
+            await client.aclose()
+
+        self.loop.run(start())
+
+    def describe(self) -> str:
+        """Where the simulated video devices serve, for people."""
+        return (
+            f"Cameras          {len(self.scripts)} simulated cameras {self.cameras.url}/cameras "
+            "(fire, smoke, crowd, garbage, parking, wrong way, water, elderly fall; scripted, looping)\n"
+            f"Stations         {len(self.stations.stations)} road advisory stations {self.stations.url}/stations "
+            "(plates, speed, voice warnings)\n"
+        )
+
+    def stop(self) -> None:
+        """Stop both simulators and their loop."""
+        self.loop.run(self.cameras.stop())
+        self.loop.run(self.stations.stop())
+        self.loop.close()
 
 
 def _tail_events(client: redis.Redis, stopped: Callable[[], bool]) -> None:

@@ -25,7 +25,8 @@ def _font(size: int) -> ImageFont.FreeTypeFont:
     for path in FONT_PATHS:
         if path.exists():
             return ImageFont.truetype(str(path), size)
-    raise FileNotFoundError(f"no CJK font found; install fonts-wqy-microhei (looked for {[str(p) for p in FONT_PATHS]})")
+    looked = [str(p) for p in FONT_PATHS]
+    raise FileNotFoundError(f"no CJK font found; install fonts-wqy-microhei (looked for {looked})")
 
 
 def random_plate(rng: random.Random, region: str = "甘P") -> str:
@@ -37,7 +38,10 @@ def random_plate(rng: random.Random, region: str = "甘P") -> str:
     return f"{region}·{''.join(tail)}"
 
 
-def render_plate(text: str, height: int = 48, colours: tuple[tuple[int, int, int], tuple[int, int, int]] = BLUE) -> np.ndarray:
+Colours = tuple[tuple[int, int, int], tuple[int, int, int]]
+
+
+def render_plate(text: str, height: int = 48, colours: Colours = BLUE) -> np.ndarray:
     """RGB image of a plate (aspect 440:140 like the real 440 x 140 mm plate) with a border and the text."""
     width = round(height * 440 / 140)
     bg, fg = colours

@@ -25,11 +25,11 @@ from core.signing import device_key, sign
 
 @pytest.fixture
 def platform(ray_session: None, redis_url: str, var_dir: Path) -> Iterator[Platform]:
-    """The whole platform on the session's Ray and Redis, with its own chDB directory and ports."""
+    """The platform without video (no Serve models) on the session's Ray and Redis, with its own chDB and ports."""
     page = free_port()
     settings = Settings(
         redis_url=redis_url, var_dir=var_dir, ingest={"port": free_port()}, watch={"port": free_port()},
-        sink={"flush_ms": 200},
+        sink={"flush_ms": 200}, serve={"enabled": False},
         push={"port": free_port(), "page_port": page, "allowed_origins": [f"http://127.0.0.1:{page}"]},
     )  # type: ignore[arg-type]  # fmt: skip
     p = Platform(settings).start()
