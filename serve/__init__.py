@@ -1,0 +1,1 @@
+"""Ray Serve model deployments on onnxruntime: the YOLO-format Detector and the PP-OCR PlateReader."""
