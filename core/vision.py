@@ -6,7 +6,8 @@ import msgspec
 
 # Canonical labels the camera and station actors reason about. A model's own class names are mapped onto
 # these per camera (e.g. the fall model's "Normal" -> person, "Fall" -> fallen).
-PERSON, FALLEN, CAR, MOTORCYCLE, FIRE, SMOKE, GARBAGE = "person", "fallen", "car", "motorcycle", "fire", "smoke", "garbage"
+PERSON, FALLEN, CAR, MOTORCYCLE = "person", "fallen", "car", "motorcycle"
+FIRE, SMOKE, GARBAGE = "fire", "smoke", "garbage"
 SCENE_CLASSES: tuple[str, ...] = (PERSON, FALLEN, CAR, MOTORCYCLE, FIRE, SMOKE, GARBAGE)
 PEOPLE = frozenset({PERSON, FALLEN})
 VEHICLES = frozenset({CAR, MOTORCYCLE})

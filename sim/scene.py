@@ -169,7 +169,7 @@ def _tree(img: np.ndarray, rng: random.Random, x: float, base: float, s: float) 
         cv2.circle(img, (round(cx), round(cy)), max(2, round(h * rng.uniform(0.18, 0.28))), green, -1, cv2.LINE_AA)
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=128)
 def _background(key: tuple[object, ...], night: bool) -> tuple[np.ndarray, tuple[Point, ...]]:
     """Sky, mountains, ground, houses, trees, square, water and road for a layout; and the house window centres."""
     frozen = key[0]
@@ -344,8 +344,11 @@ def render(
     for g in glows:
         _glow(frame, g, t, night)
     seed = noise_seed if noise_seed is not None else (layout.seed * 1_000_003 + round(t * 1000)) & 0xFFFFFFFF
-    noise = np.random.default_rng(seed).normal(0.0, 4.0 if night else 2.5, frame.shape).astype(np.float32)
-    return np.clip(frame.astype(np.float32) + noise, 0, 255).astype(np.uint8), boxes
+    noisy = np.random.default_rng(seed).standard_normal(frame.shape, dtype=np.float32)
+    noisy *= 4.0 if night else 2.5
+    noisy += frame
+    np.clip(noisy, 0, 255, out=noisy)
+    return noisy.astype(np.uint8), boxes
 
 
 def jpeg_roundtrip(frame: np.ndarray, quality: int) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -112,12 +113,17 @@ def fallen(scale: float, variant: int) -> Sprite:
     return Sprite(np.asarray(img), img.width / 2, img.height)
 
 
+@lru_cache(maxsize=512)
+def _plate_tile(text: str, pw: int, ph: int, colours: tuple[Colour, ...]) -> Image.Image:
+    """The plate rendered at pw x ph (cached: the same vehicle shows the same plate frame after frame)."""
+    plate = render_plate(text, height=max(12, ph), colours=(colours[0], colours[1]))
+    return Image.fromarray(plate).convert("RGBA").resize((pw, ph), Image.Resampling.LANCZOS)
+
+
 def _paste_plate(img: Image.Image, text: str, cx: float, cy: float, width: float, colours: tuple[Colour, ...]) -> None:
     pw = max(8, round(width))
     ph = max(3, round(pw * 140 / 440))
-    plate = render_plate(text, height=max(12, ph), colours=(colours[0], colours[1]))
-    tile = Image.fromarray(plate).convert("RGBA").resize((pw, ph), Image.Resampling.LANCZOS)
-    img.alpha_composite(tile, (round(cx - pw / 2), round(cy - ph / 2)))
+    img.alpha_composite(_plate_tile(text, pw, ph, colours), (round(cx - pw / 2), round(cy - ph / 2)))
 
 
 def car(scale: float, variant: int, plate: str | None) -> Sprite:
