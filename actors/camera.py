@@ -251,7 +251,7 @@ class CameraActor(DeviceActor[CameraReading]):
         for tid in [t for t in st.tracks if t not in seen]:
             memo = st.tracks[tid]
             memo.missed += 1
-            if memo.missed > c.missed_frames:
+            if memo.missed > c.static_frames:  # a parked vehicle hidden by a passer-by keeps its standing time
                 del st.tracks[tid]
         return instant
 
@@ -283,7 +283,12 @@ class CameraActor(DeviceActor[CameraReading]):
         return events
 
     def _tolerance(self, key: str) -> int:
-        return 0 if key in (FIRE, SMOKE) else self.config.missed_frames
+        """Unseen frames an episode survives: none for fire/smoke (consecutive frames), more for static objects."""
+        if key in (FIRE, SMOKE):
+            return 0
+        if key == "garbage" or key.startswith("parking:"):
+            return self.config.static_frames
+        return self.config.missed_frames
 
     def _raise(self, key: str, cond: Condition, ts: int, seq: int) -> DeviceEvent | None:
         """The event of a scenario key unless it was raised within the cooldown."""

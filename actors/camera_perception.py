@@ -100,7 +100,7 @@ class CameraPerception:
 
     def __init__(self, profile: DeviceProfile, config: VideoConfig, models: VideoModels) -> None:
         self.profile, self.config, self.models = profile, config, models
-        self.tracker = LabelTracker(config.fps, config.missed_frames, config.min_score)
+        self.tracker = LabelTracker(config.fps, config.static_frames, config.min_score)
         self.prev_thumb: np.ndarray | None = None
         self.last: tuple[list[Detection], list[int]] = ([], [])  # the newest frame's objects, for annotate
         self.errors = 0  # detector calls that failed (the host logs them)

@@ -58,7 +58,7 @@ class StationPerception:
             raise ValueError(f"device {profile.device_id}: a station needs a `station` section in its params")
         self.profile, self.config, self.models = profile, config, models
         self.params: StationParams = config.station
-        self.tracker = LabelTracker(config.fps, config.missed_frames, config.min_score)
+        self.tracker = LabelTracker(config.fps, config.static_frames, config.min_score)
         self.plates: OrderedDict[int, PlateMemo] = OrderedDict()
         self.views: OrderedDict[int, TrackView] = OrderedDict()
         self.latest: list[tuple[int, Detection]] = []

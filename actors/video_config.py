@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from typing import Any, Literal, Protocol
 
 import msgspec
@@ -159,6 +161,10 @@ class VideoConfig(_Model):
     offline_s: float = Field(30, gt=0, description="No frame for this long (s) raises camera_offline.")
     cooldown_s: float = Field(300, ge=0, description="The same event for the same zone/track repeats only after this.")
     missed_frames: int = Field(2, ge=0, description="Frames an object may go unseen without ending its episode.")
+    static_gap_s: float = Field(
+        15, ge=0, description="Seconds a static object (garbage pile, parked vehicle) may go unseen, hidden by "
+        "passers-by or missed by the detector, without ending its episode.",
+    )  # fmt: skip
     night_hours: tuple[int, int] = Field((20, 6), description="Local (UTC+8) hours [start, end) that count as night.")
     speaker_url: str | None = Field(None, description="Stations: where voice warnings are POSTed (HTTP).")
     snapshot_quality: int = Field(80, ge=30, le=95, description="JPEG quality of annotated event snapshots.")
@@ -195,6 +201,11 @@ class VideoConfig(_Model):
     def night(self, now: int) -> bool:
         """Whether `now` (ms) is night at the camera (local time)."""
         return in_hours(self.night_hours, now)
+
+    @property
+    def static_frames(self) -> int:
+        """Frames a static object may go unseen: static_gap_s at the sampling rate, at least missed_frames."""
+        return max(self.missed_frames, math.ceil(self.static_gap_s * self.fps))
 
 
 class VideoConfigError(ValueError):

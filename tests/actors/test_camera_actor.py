@@ -77,12 +77,26 @@ def test_garbage_fires_at_threshold_tolerates_missed_frames_and_repeats_after_co
 
 
 def test_garbage_episode_ends_after_more_misses_than_tolerated() -> None:
-    a = camera(garbage_s=10, missed_frames=1)
+    a = camera(garbage_s=10, missed_frames=1, static_gap_s=0)
     pile = ("garbage", 100, 300, 160, 340)
     run(a, T0, T0 + 8 * S, pile)
     feed(a, T0 + 9 * S)
     feed(a, T0 + 10 * S)  # second miss: the episode is over
     assert types(run(a, T0 + 11 * S, T0 + 30 * S, pile)) == [(21, "garbage")]
+
+
+def test_a_pile_hidden_for_less_than_the_static_gap_keeps_its_episode() -> None:
+    a = camera(garbage_s=30, missed_frames=1, static_gap_s=8)  # 1 frame/s: 8 frames unseen are tolerated
+    pile = ("garbage", 100, 300, 160, 340)
+    run(a, T0, T0 + 9 * S, pile)
+    for t in range(10, 18):  # a passer-by hides it for 8 s
+        assert feed(a, T0 + t * S) == []
+    assert types(run(a, T0 + 18 * S, T0 + 40 * S, pile)) == [(30, "garbage")]
+    b = camera(garbage_s=30, missed_frames=1, static_gap_s=8)
+    run(b, T0, T0 + 9 * S, pile)
+    for t in range(10, 19):  # 9 s unseen: the episode is over and starts again
+        feed(b, T0 + t * S)
+    assert types(run(b, T0 + 19 * S, T0 + 60 * S, pile)) == [(49, "garbage")]
 
 
 def test_crowd_counts_people_by_their_feet_in_the_zone() -> None:
