@@ -238,7 +238,9 @@ class CameraActor(DeviceActor[CameraReading]):
                                   "direction": way}  # fmt: skip
                         instant[f"wrong_way:{scope}"] = Condition("vehicle_violation", detail, scope=scope)
             memo.x, memo.y, memo.missed, memo.label = x, y, 0, o.label
-            if math.hypot(x - memo.ax, y - memo.ay) >= c.parking_move_px:
+            # a standing vehicle's box jitters by a few pixels from frame to frame; moving means more than that
+            still_px = max(c.parking_move_px, c.parking_move_frac * (o.x2 - o.x1))
+            if math.hypot(x - memo.ax, y - memo.ay) >= still_px:
                 memo.ax, memo.ay, memo.still_since = x, y, ts
             for z in c.zones:
                 if z.purpose == "no_parking" and z.active(ts) and z.contains((x, y)):

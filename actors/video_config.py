@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-
 from typing import Any, Literal, Protocol
 
 import msgspec
@@ -150,6 +149,9 @@ class VideoConfig(_Model):
     parking_s: float = Field(60, ge=0, description="A vehicle standing in a no-parking zone this long (s) is reported.")
     parking_move_px: float = Field(
         8, gt=0, description="A vehicle whose ground point moved less than this (px) stands."
+    )
+    parking_move_frac: float = Field(
+        0.25, ge=0, le=1, description="... or less than this fraction of its box width (detection boxes jitter)."
     )
     fire_frames: int = Field(3, ge=1, description="Fire or smoke in this many consecutive frames raises fire/smoke.")
     drowning_s: float = Field(3, ge=0, description="A person in a water zone this long (s) raises drowning_risk.")
