@@ -150,7 +150,8 @@ def test_a_parked_vehicle_whose_box_jitters_still_stands() -> None:
     zone = {"name": "消防通道", "purpose": "no_parking", "polygon": SQUARE}
     a = camera(zones=[zone], parking_s=30, parking_move_px=8, parking_move_frac=0.25)  # 80 px car: 20 px
     jitter = [0, 9, -6, 12, 3, -9]  # detection boxes of a standing car move like this
-    got = [(t, e) for i, t in enumerate(range(T0, T0 + 40 * S, S)) for e in feed(a, t, car(200 + jitter[i % 6], 300, 4))]
+    frames = enumerate(range(T0, T0 + 40 * S, S))
+    got = [(t, e) for i, t in frames for e in feed(a, t, car(200 + jitter[i % 6], 300, 4))]
     assert [(t - T0) // S for t, _ in got] == [30]
     assert got[0][1].detail["violation"] == "parking"
 
