@@ -158,7 +158,7 @@ class VideoConfig(_Model):
     fall_s: float = Field(5, ge=0, description="A fallen person in an elderly area this long (s) raises person_fall.")
     frozen_s: float = Field(30, ge=0, description="A picture that has not changed for this long (s) is frozen.")
     frozen_motion: float = Field(
-        0.3, ge=0, description="Frame change (mean abs grey diff of a 32x18 thumbnail, 0-255) at or below = unchanged."
+        0.02, ge=0, description="Frame change (mean abs grey diff of a 32x18 thumbnail, 0-255) at or below = unchanged."
     )
     offline_s: float = Field(30, gt=0, description="No frame for this long (s) raises camera_offline.")
     cooldown_s: float = Field(300, ge=0, description="The same event for the same zone/track repeats only after this.")
