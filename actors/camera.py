@@ -95,7 +95,6 @@ class Condition:
     detail: dict[str, Any]
     need_ms: int = 0  # held at least this long ...
     need_frames: int = 1  # ... over at least this many frames
-    tolerance: int = 0  # frames it may be missing without ending the episode
     scope: str = ""  # event id suffix (zone, line, track) so one frame can raise several of a type
     since: int = 0  # the condition cannot be older than this (e.g. when a vehicle last moved)
 
@@ -176,11 +175,10 @@ class CameraActor(DeviceActor[CameraReading]):
     def _conditions(self, objs: list[Obj], ts: int) -> tuple[dict[str, Condition], dict[str, Condition]]:
         """Dwell conditions holding in this frame, and instant ones (line crossings), by scenario key."""
         c, out = self.config, {}
-        tol = c.missed_frames
         detail: dict[str, Any]
         garbage = [o for o in objs if o.label == GARBAGE]
         if garbage:
-            out["garbage"] = Condition("garbage", {"count": len(garbage)}, ms(c.garbage_s), tolerance=tol)
+            out["garbage"] = Condition("garbage", {"count": len(garbage)}, ms(c.garbage_s))
         for label in (FIRE, SMOKE):
             seen = [o for o in objs if o.label == label]
             if seen:
@@ -195,11 +193,11 @@ class CameraActor(DeviceActor[CameraReading]):
             base: dict[str, Any] = {"zone": z.name}
             if z.purpose == "crowd" and len(inside) >= c.crowd_min:
                 out[key] = Condition(
-                    "crowd", {**base, "count": len(inside)}, ms(c.crowd_s), tolerance=tol, scope=z.name
+                    "crowd", {**base, "count": len(inside)}, ms(c.crowd_s), scope=z.name
                 )
             elif z.purpose == "restricted" and inside:
                 detail = {**base, "count": len(inside), "hours": list(z.hours) if z.hours else None}
-                out[key] = Condition("restricted_zone", detail, ms(c.restricted_s), tolerance=tol, scope=z.name)
+                out[key] = Condition("restricted_zone", detail, ms(c.restricted_s), scope=z.name)
             elif z.purpose == "water" and inside:
                 alone, night = len(people) <= 1, c.night(ts)
                 detail = {
@@ -209,10 +207,10 @@ class CameraActor(DeviceActor[CameraReading]):
                     "night": night,
                     "level": 1 if alone or night else 2,
                 }
-                out[key] = Condition("drowning_risk", detail, ms(c.drowning_s), tolerance=tol, scope=z.name)
+                out[key] = Condition("drowning_risk", detail, ms(c.drowning_s), scope=z.name)
             elif z.purpose == "elderly_area" and (fallen := [o for o in inside if o.label == FALLEN]):
                 detail = {**base, "count": len(fallen)}
-                out[key] = Condition("person_fall", detail, ms(c.fall_s), tolerance=tol, scope=z.name)
+                out[key] = Condition("person_fall", detail, ms(c.fall_s), scope=z.name)
         instant = self._vehicles(objs, ts, out)
         return out, instant
 
@@ -247,7 +245,7 @@ class CameraActor(DeviceActor[CameraReading]):
                     scope = f"{z.name}:{o.track}"
                     detail = {"violation": "parking", "zone": z.name, "track": o.track, "vehicle": o.label}
                     out[f"parking:{scope}"] = Condition(
-                        "vehicle_violation", detail, ms(c.parking_s), tolerance=c.missed_frames, scope=scope,
+                        "vehicle_violation", detail, ms(c.parking_s), scope=scope,
                         since=memo.still_since,
                     )  # fmt: skip
         for tid in [t for t in st.tracks if t not in seen]:

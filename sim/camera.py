@@ -9,7 +9,6 @@ import logging
 import math
 import os
 import random
-import signal
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +24,7 @@ from actors.video_config import load_video_config
 from adapters import registry
 from core.gazetteer import load_gazetteer
 from core.geo import offset
+from sim.loop_thread import serve_until_signal
 from sim.scenario import Script, scripts, things_at
 from sim.scene import render
 
@@ -310,22 +310,9 @@ async def _serve(args: argparse.Namespace) -> None:
         loop=True,
     )
     await server.start()
-    if args.redis:
-        client = aioredis.Redis.from_url(args.redis)
-        try:
-            await provision_cameras(client, server.url, [feed.script for feed in server.feeds.values()])
-        finally:
-            await client.aclose()
-    print(f"摄像头模拟器已启动: {len(server.feeds)} 路, {server.url}/cameras", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await server.stop()
-
+    fleet = [feed.script for feed in server.feeds.values()]
+    banner = f"摄像头模拟器已启动: {len(server.feeds)} 路, {server.url}/cameras"
+    await serve_until_signal(server, args.redis, lambda r: provision_cameras(r, server.url, fleet), banner)
 
 def main() -> None:
     """Run the camera simulator until Ctrl-C."""

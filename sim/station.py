@@ -11,7 +11,6 @@ import asyncio
 import json
 import logging
 import random
-import signal
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +28,7 @@ from adapters import registry
 from adapters.speaker.synth import wav_seconds
 from core.gazetteer import load_gazetteer
 from core.vision import CAR, MOTORCYCLE
+from sim.loop_thread import serve_until_signal
 from sim.plate import random_plate
 from sim.scene import Layout, layout, render
 from sim.station_road import Heading, RoadCamera, VehiclePass
@@ -294,22 +294,8 @@ async def provision_stations(redis: aioredis.Redis, server: StationServer) -> li
 async def _serve(args: argparse.Namespace) -> None:
     server = StationServer(scripts(args.stations, args.duration, args.seed), args.host, args.port, args.fps)
     await server.start()
-    if args.redis:
-        client = aioredis.Redis.from_url(args.redis)
-        try:
-            await provision_stations(client, server)
-        finally:
-            await client.aclose()
-    print(f"劝导站模拟器已启动: {len(server.stations)} 个, {server.url}/stations", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await server.stop()
-
+    banner = f"劝导站模拟器已启动: {len(server.stations)} 个, {server.url}/stations"
+    await serve_until_signal(server, args.redis, lambda r: provision_stations(r, server), banner)
 
 def main() -> None:
     """Run the station simulator until Ctrl-C."""
