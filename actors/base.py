@@ -78,6 +78,15 @@ class DeviceActor(Generic[R]):
         out.update(kind=self.kind, village=self.profile.village, township=self.profile.township)
         return out
 
+    def status(self) -> str:
+        """Map status for the operations center: offline, warn or ok (open incidents add alarm there)."""
+        return "offline" if self.state.offline else ("warn" if self.warnings() else "ok")
+
+    def position(self) -> tuple[float, float]:
+        """Where the device is now (lat, lon): its reported position, else where it was installed."""
+        lat, lon = getattr(self.state, "lat", None), getattr(self.state, "lon", None)
+        return (lat, lon) if lat is not None and lon is not None else (self.profile.lat, self.profile.lon)
+
     # --- hooks for subclasses -----------------------------------------------------------
 
     def on_message(self, msg: Message[R], now: int) -> list[DeviceEvent]:
@@ -86,6 +95,10 @@ class DeviceActor(Generic[R]):
 
     def on_tick(self, now: int) -> list[DeviceEvent]:
         """Kind-specific timer checks."""
+        return []
+
+    def warnings(self) -> list[str]:
+        """Open conditions that need attention but raise no alarm by themselves (kind-specific)."""
         return []
 
     def no_data_after(self, now: int) -> int:

@@ -76,6 +76,10 @@ class BeehiveActor(DeviceActor[BeehiveReading]):
     # Checks run in this order on every message; each is `_check_<event type>`.
     CHECKS: ClassVar[tuple[str, ...]] = ("theft", "swarm", "brood_temp", "low_battery")
 
+    def warnings(self) -> list[str]:
+        """Checks whose episode is still open."""
+        return list(self.state.latched)
+
     def param(self, name: str) -> float:
         """A parameter from the profile, else its default."""
         return float(self.profile.params.get(name, DEFAULTS[name]))

@@ -319,6 +319,11 @@ class CameraActor(DeviceActor[CameraReading]):
         st.episodes, st.tracks, st.still_since, st.frozen, st.counts = {}, {}, None, False, {}
         return [self.event("camera_offline", now, detail={"silent_s": (now - silent_from) // 1000})]
 
+    def status(self) -> str:
+        """offline without pictures, warn when the picture is frozen, else ok."""
+        st = self.state
+        return "offline" if st.cam_offline or st.offline else ("warn" if st.frozen else "ok")
+
     def live(self) -> dict[str, Any]:
         """Live state for the operations center: health and what the camera sees now."""
         st = self.state

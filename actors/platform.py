@@ -24,6 +24,7 @@ from adapters.push.actor import PushActor
 from adapters.redis_server import RedisServer
 from adapters.speaker.actor import SpeakerActor
 from core.settings import Settings, load_settings
+from ops_center.actor import OpsCenter
 from serve.app import deploy, shutdown_serve
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class Platform:
         self.desk: Any = None
         self.push: Any = None
         self.speaker: Any = None
+        self.ops: Any = None
         self.serving = False
 
     def start(self) -> Platform:
@@ -74,8 +76,16 @@ class Platform:
         self.push = PushActor.remote(s, url)  # type: ignore[attr-defined]
         if s.serve.enabled:
             self.speaker = SpeakerActor.remote(s, url)  # type: ignore[attr-defined]
+        if s.ops.enabled:
+            self.ops = OpsCenter.remote(s, url, self.store, self.probes())  # type: ignore[attr-defined]
         self.stats()
         return self
+
+    def probes(self) -> dict[str, Any]:
+        """Every part that answers `stats`, by name, for the operations center's health page."""
+        parts = {"store": self.store, "ingest": self.ingest, "desk": self.desk, "push": self.push,
+                 "speaker": self.speaker, **{f"host:{k}.{n}": h for (k, n), h in self.hosts.items()}}  # fmt: skip
+        return {name: actor for name, actor in parts.items() if actor is not None}
 
     def stats(self) -> dict[str, Any]:
         """Counters of every part (blocks until each answers)."""
@@ -87,6 +97,7 @@ class Platform:
             "desk": ray.get(self.desk.stats.remote()),
             "push": ray.get(self.push.stats.remote()),
             "speaker": ray.get(self.speaker.stats.remote()) if self.speaker else None,
+            "ops": ray.get(self.ops.stats.remote()) if self.ops else None,
         }
 
     def query(self, sql: str) -> list[dict[str, Any]]:
@@ -120,12 +131,13 @@ class Platform:
             f"Models (Serve)   {', '.join(s.serve.detectors) + ', plate reader' if self.serving else 'off'}",
             "Incident desk    rules engine + ticket actors (Ray actor)",
             f"Responder push   ws://{s.push.host}:{s.push.port}/push  page http://{s.push.host}:{s.push.page_port}/responder",
+            f"Ops center       {f'http://{s.ops.host}:{s.ops.port}/' if self.ops else 'off'}",
         ]
         return "\n".join(lines)
 
     def stop(self) -> None:
         """Stop what this platform started."""
-        parts = [self.ingest, self.push, self.speaker, self.desk, *self.hosts.values(), self.store]
+        parts = [self.ops, self.ingest, self.push, self.speaker, self.desk, *self.hosts.values(), self.store]
         actors = [a for a in parts if a is not None]
         for actor in actors:
             ray.kill(actor, no_restart=True)
@@ -133,7 +145,7 @@ class Platform:
             with contextlib.suppress(ray.exceptions.RayError):
                 ray.get(actor.stats.remote(), timeout=30)
         self.hosts.clear()
-        self.ingest = self.store = self.desk = self.push = self.speaker = None
+        self.ingest = self.store = self.desk = self.push = self.speaker = self.ops = None
         if self.serving:
             with contextlib.suppress(Exception):
                 shutdown_serve()

@@ -124,6 +124,10 @@ class StationActor(DeviceActor[StationReading]):
         events += self._expire(ts, msg.seq)
         return events
 
+    def status(self) -> str:
+        """offline without pictures, warn when the picture is frozen, else ok."""
+        return {"offline": "offline", "frozen": "warn"}.get(self.state.health, "ok")
+
     def on_tick(self, now: int) -> list[DeviceEvent]:
         """Conclude tracks lost while no frames arrive; raise offline when the picture is missing too long."""
         events = self._expire(now, 0)

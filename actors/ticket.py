@@ -217,7 +217,8 @@ class TicketActor:
         return {
             "ticket_id": st.ticket_id, "state": st.state, "title": inc.title, "severity": inc.severity,
             "category": inc.category, "department": inc.department, "village": inc.village,
-            "township": inc.township, "lat": inc.lat, "lon": inc.lon, "opened": st.opened, "entered": st.entered,
+            "township": inc.township, "device_id": inc.device_id, "lat": inc.lat, "lon": inc.lon,
+            "opened": st.opened, "entered": st.entered,
             "deadline": st.deadline, "breached": st.breached, "escalation_level": st.escalation_level,
             "acked": st.acked, "responder": st.responder, "count": inc.count, "events": len(st.history),
         }  # fmt: skip

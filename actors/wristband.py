@@ -115,6 +115,11 @@ class WristbandActor(DeviceActor[WristbandReading]):
                 self._close("low_battery")
         return events
 
+    def warnings(self) -> list[str]:
+        """Open episodes (vitals, low battery, band removed, outside the geofence)."""
+        st = self.state
+        return [*st.raised, *(["geofence_exit"] if st.outside and "geofence_exit" not in st.raised else [])]
+
     def on_tick(self, now: int) -> list[DeviceEvent]:
         """Nothing beyond the base no-data check: every wristband condition is judged in device time."""
         return []

@@ -33,11 +33,17 @@ SPEAKER_LOG_COLUMNS = [
     ("reason", "LowCardinality(String)"), ("ok", "Bool"), ("bytes", "UInt32"), ("ms", "UInt32"), ("attempts", "UInt8"),
     ("error", "String"),
 ]  # fmt: skip
+AUDIT_TABLE = "audit_log"  # every operations-center login and action: who, what, when, from where
+AUDIT_COLUMNS = [
+    ("ts", "DateTime64(3, 'UTC')"), ("user", "String"), ("action", "LowCardinality(String)"), ("target", "String"),
+    ("ok", "Bool"), ("ip", "String"), ("detail", "String"),
+]  # fmt: skip
 # tables that are not per device kind: name -> (columns, ORDER BY)
 FIXED_TABLES = {
     EVENTS_TABLE: (EVENT_COLUMNS, "device_id, ts, event_id"),
     TICKET_EVENTS_TABLE: (TICKET_EVENT_COLUMNS, "ticket_id, seq"),
     SPEAKER_LOG_TABLE: (SPEAKER_LOG_COLUMNS, "device_id, ts, key"),
+    AUDIT_TABLE: (AUDIT_COLUMNS, "ts, user"),
 }
 
 

@@ -211,6 +211,28 @@ class SpeakerSettings(_Section):
     done_ttl_s: int = Field(7 * 86400, ge=60, description="How long a delivered request key is remembered (dedup).")
 
 
+class OpsSettings(_Section):
+    """The operations center (Panel app): where it listens, sessions, lockout and the optional basemap."""
+
+    host: str = Field("127.0.0.1", description="Address the operations center binds to.")
+    port: int = Field(8730, ge=0, description="TCP port of the operations center; 0 picks a free one.")
+    enabled: bool = Field(True, description="Start the operations center with the platform.")
+    public_origins: list[str] = Field(
+        default_factory=list,
+        description="Extra host:port values browsers use to reach the app behind a proxy (websocket origin check).",
+    )
+    idle_timeout_s: int = Field(900, ge=60, description="A login session with no activity for this long ends.")
+    max_failed_logins: int = Field(5, ge=1, description="Failed logins in a row after which an account locks.")
+    lockout_s: int = Field(900, ge=60, description="How long a locked account stays locked.")
+    min_password_length: int = Field(10, ge=8, description="Shortest password accepted (等保 level 2 asks for 8+).")
+    tile_url: str = Field(
+        "",
+        description="Basemap tile URL template ({X}/{Y}/{Z} or WMTS KVP); empty draws the map offline without tiles.",
+    )
+    live_interval_ms: int = Field(1000, ge=200, description="How often live state is read and pushed to browsers.")
+    session_check_s: float = Field(5.0, gt=0, description="How often a browser session checks its login is alive.")
+
+
 class Settings(BaseSettings):
     """Everything configurable; unknown keys in the environment prefix or YAML file are errors."""
 
@@ -244,6 +266,7 @@ class Settings(BaseSettings):
     speaker: SpeakerSettings = Field(
         default_factory=SpeakerSettings, description="Voice warnings to station loudspeakers (synthesis, delivery)."
     )
+    ops: OpsSettings = Field(default_factory=OpsSettings, description="Operations center (Panel app) settings.")
     rules_dir: Path | None = Field(
         None, description="Directory of rule YAML files (edits are picked up live); unset means rules/default/."
     )

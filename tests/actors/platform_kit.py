@@ -29,7 +29,7 @@ def platform(ray_session: None, redis_url: str, var_dir: Path) -> Iterator[Platf
     page = free_port()
     settings = Settings(
         redis_url=redis_url, var_dir=var_dir, ingest={"port": free_port()}, watch={"port": free_port()},
-        sink={"flush_ms": 200}, serve={"enabled": False},
+        sink={"flush_ms": 200}, serve={"enabled": False}, ops={"enabled": False},
         push={"port": free_port(), "page_port": page, "allowed_origins": [f"http://127.0.0.1:{page}"]},
     )  # type: ignore[arg-type]  # fmt: skip
     p = Platform(settings).start()
@@ -43,7 +43,7 @@ def video_platform(ray_session: None, redis_url: str, var_dir: Path) -> Iterator
     page = free_port()
     settings = Settings(
         redis_url=redis_url, var_dir=var_dir, ingest={"port": free_port()}, watch={"port": free_port()},
-        sink={"flush_ms": 200}, serve={"enabled": True, "detectors": {"scene": {}}},
+        sink={"flush_ms": 200}, serve={"enabled": True, "detectors": {"scene": {}}}, ops={"enabled": False},
         push={"port": free_port(), "page_port": page, "allowed_origins": [f"http://127.0.0.1:{page}"]},
     )  # type: ignore[arg-type]  # fmt: skip
     p = Platform(settings).start()

@@ -1,0 +1,72 @@
+"""What an account may see and do: scope by level and place, permissions by duty, masking of personal data."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ops_center.accounts import User
+
+# duty -> what it may do; the server checks these on every action, the UI only hides what is not allowed
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "operator": frozenset({"view", "act", "broadcast"}),
+    "officer": frozenset({"view", "act", "broadcast", "personal"}),
+    "responder": frozenset({"view"}),
+    "auditor": frozenset({"view", "audit"}),
+    "admin": frozenset({"view", "audit", "users"}),
+}
+# ticket actions an operator or officer may take from the ops center (responders act from their phones)
+DESK_ACTIONS = ("accept", "dispatch", "escalate", "merge", "return", "close", "ack")
+
+
+class AccessDenied(PermissionError):
+    """An action or record outside the account's scope or duties; the message is Chinese."""
+
+
+def can(user: User, permission: str) -> bool:
+    """Whether any of the user's duties grants the permission."""
+    return any(permission in PERMISSIONS.get(d, frozenset()) for d in user.duties)
+
+
+def require(user: User, permission: str) -> None:
+    """Raise AccessDenied unless the user has the permission."""
+    if not can(user, permission):
+        raise AccessDenied(f"{user.username} 无此权限({permission})")
+
+
+def in_scope(user: User, township: str, village: str = "") -> bool:
+    """Whether a place lies in the user's area: the county sees all, a township its own, a village its own."""
+    if user.level == "county":
+        return True
+    if user.level == "township":
+        return bool(township) and township == user.township
+    return bool(village) and village == user.village and township in ("", user.township)
+
+
+def check_scope(user: User, record: Mapping[str, Any], what: str) -> None:
+    """Raise AccessDenied unless the record's township/village is in the user's area."""
+    if not in_scope(user, str(record.get("township") or ""), str(record.get("village") or "")):
+        raise AccessDenied(f"{what} 不在 {user.username} 的管辖范围内")
+
+
+def scope_label(user: User) -> str:
+    """The user's area in Chinese, for the header."""
+    if user.level == "county":
+        return "舟曲县(全县)"
+    return user.township if user.level == "township" else f"{user.township} {user.village}"
+
+
+def mask(value: str, keep_head: int = 3, keep_tail: int = 4) -> str:
+    """Mask the middle of an ID or phone number: 138****5678, 623025**********12."""
+    if not value:
+        return ""
+    if len(value) <= keep_head + keep_tail:
+        return "*" * len(value)
+    return value[:keep_head] + "*" * (len(value) - keep_head - keep_tail) + value[-keep_tail:]
+
+
+def personal(user: User, value: str, township: str, village: str, *, id_number: bool = False) -> str:
+    """A personal value as the user may see it: whole for the officer of that place, else masked."""
+    if can(user, "personal") and in_scope(user, township, village) and user.level != "county":
+        return value
+    return mask(value, 6, 2) if id_number else mask(value)

@@ -1,0 +1,36 @@
+"""The operations center as a Ray actor: the Panel server runs on the actor's event loop; ClickHouse via the store."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import ray
+
+from adapters import bus
+from core.settings import Settings
+from ops_center.context import OpsContext
+from ops_center.server import OpsServer
+
+
+@ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=0)
+class OpsCenter:
+    """Serves every operator's browser session; all state lives in Redis and ClickHouse."""
+
+    async def __init__(self, settings: Settings, redis_url: str, store: Any, probes: dict[str, Any]) -> None:  # type: ignore[misc]
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+        async def query(sql: str) -> list[dict[str, Any]]:
+            return list(await store.query.remote(sql))
+
+        self.ctx = OpsContext(settings, bus.connect(redis_url), query, probes=probes)
+        self.server = OpsServer(self.ctx)
+        self.port = await self.server.start()
+
+    async def stats(self) -> dict[str, Any]:
+        """Port, pid, open browser sessions and the live state's version."""
+        live = self.ctx.live
+        sessions = len(self.server.server.get_sessions()) if self.server.server else 0
+        return {"port": self.port, "pid": os.getpid(), "sessions": sessions, "version": live.version,
+                "devices": len(live.devices), "tickets": len(live.tickets), "errors": live.errors}  # fmt: skip

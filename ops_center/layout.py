@@ -1,0 +1,63 @@
+"""The frame around every page: header with the user's area, navigation by permission, logout, login watchdog."""
+
+from __future__ import annotations
+
+import html
+from types import ModuleType
+from typing import Any
+
+import panel as pn
+
+from ops_center.access import can, scope_label
+from ops_center.accounts import DUTY_ZH, LEVEL_ZH
+from ops_center.session import OpsSession
+
+CSS = """
+:host, body { font-family: "WenQuanYi Micro Hei", "Microsoft YaHei", sans-serif; }
+.zq-header { display:flex; align-items:center; gap:18px; background:#0d2137; color:#e8eef5; padding:6px 16px;
+  width:100%; box-sizing:border-box; }
+.zq-header a { color:#cfe3ff; text-decoration:none; font-size:14px; }
+.zq-header a.on { color:#fff; font-weight:bold; border-bottom:2px solid #2d7ff9; }
+.zq-header .brand { font-size:17px; font-weight:bold; margin-right:12px; }
+.zq-header .who { margin-left:auto; font-size:13px; color:#9fb3c8; }
+"""
+
+
+def page_modules() -> list[ModuleType]:
+    """The page modules under ops_center/pages, in navigation order (adding a page touches no list)."""
+    import importlib
+    import pkgutil
+
+    import ops_center.pages as pages
+
+    found = [importlib.import_module(f"{pages.__name__}.{m.name}") for m in pkgutil.iter_modules(pages.__path__)]
+    return sorted((m for m in found if hasattr(m, "SLUG")), key=lambda m: (getattr(m, "ORDER", 100), m.SLUG))
+
+
+def header(session: OpsSession, current: str) -> pn.pane.HTML:
+    """Brand, navigation (only pages the user may open), the user's area and the logout link."""
+    user = session.user
+    links = []
+    for mod in page_modules():
+        if getattr(mod, "NAV", True) and can(user, mod.PERMISSION):
+            cls = ' class="on"' if current == mod.SLUG else ""
+            links.append(f'<a href="/{mod.SLUG}"{cls}>{html.escape(mod.TITLE)}</a>')
+    duties = "、".join(DUTY_ZH.get(d, d) for d in user.duties)
+    who = f"{html.escape(scope_label(user))} · {html.escape(user.name)}({LEVEL_ZH[user.level]}{duties})"
+    body = (
+        '<div class="zq-header"><span class="brand">舟曲县乡村运行中心</span>' + "".join(links)
+        + f'<span class="who">{who}</span><a id="logout" href="/logout">退出登录</a></div>'
+    )  # fmt: skip
+    return pn.pane.HTML(body, sizing_mode="stretch_width", margin=0, stylesheets=[CSS])
+
+
+def frame(session: OpsSession, mod: ModuleType, body: Any) -> pn.viewable.Viewable:
+    """The page with its header; a periodic check closes the session when its login ends (logout, idle, disable)."""
+    keepalive = bool(getattr(mod, "KEEPALIVE", False))  # kiosk pages count as activity
+
+    async def watchdog() -> None:
+        await (session.touch() if keepalive else session.alive())
+
+    period = int(session.ctx.settings.ops.session_check_s * 1000)
+    pn.state.add_periodic_callback(watchdog, period=period)  # type: ignore[arg-type]  # Panel awaits coroutines
+    return pn.Column(header(session, mod.SLUG), body, sizing_mode="stretch_both", margin=0)

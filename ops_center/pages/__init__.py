@@ -1,0 +1,1 @@
+"""Operations-center pages, one module each: SLUG, TITLE, PERMISSION, ORDER and build(session) -> viewable."""
