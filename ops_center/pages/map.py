@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import time
 from typing import Any
 
 import numpy as np
@@ -73,6 +74,7 @@ class MapView(param.Parameterized):
     kinds = param.ListSelector(default=list(KIND_ZH), objects=list(KIND_ZH), doc="Device kinds shown.")
     severities = param.ListSelector(default=[1, 2, 3, 4], objects=[1, 2, 3, 4], doc="Incident severities shown.")
     selected = param.String(default="", doc="Device or ticket id whose detail is open.")
+    counted = param.Integer(default=0, doc="Bumped (at most once a second) when the counts may have changed.")
 
     def __init__(self, session: OpsSession, **params: Any) -> None:
         super().__init__(**params)
@@ -82,6 +84,7 @@ class MapView(param.Parameterized):
         self.device_index: dict[str, int] = {}
         self.ticket_index: dict[str, int] = {}
         self.version = 0
+        self.counted_at = 0.0
         user = session.user
         towns = [t.name for t in session.ctx.gazetteer.townships]
         self.param.township.objects = ["全部", *towns] if user.level == "county" else [user.township]  # type: ignore[assignment]
@@ -124,6 +127,10 @@ class MapView(param.Parameterized):
             self._update_devices(ch.devices)
         if ch.tickets:
             self._update_tickets(ch.tickets)
+        now = time.monotonic()
+        if (ch.devices or ch.tickets) and now - self.counted_at >= 1.0:
+            self.counted_at = now
+            self.counted += 1
 
     def _update_devices(self, ids: set[str]) -> None:
         live, index = self.live, self.device_index
@@ -218,7 +225,7 @@ class MapView(param.Parameterized):
         return pn.pane.HTML(f'<table class="zq-detail">{body}</table><a id="detail-link" href="{html.escape(link)}">'
                             "打开详情 »</a>")  # fmt: skip
 
-    @param.depends("township", "kinds", "severities")
+    @param.depends("township", "kinds", "severities", "counted")
     def counts(self) -> pn.viewable.Viewable:
         """Devices by status and open incidents by severity, for the current filters."""
         devs = [d for d in self.live.devices.values() if self._wants_device(d)]

@@ -1,0 +1,76 @@
+"""Ticket actions from the operations center: checked here (duty, area, action), sent on `commands`, audited."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any, NamedTuple, cast
+
+import msgspec
+
+from actors.incident_desk import TICKETS
+from actors.ticket import TicketActor
+from adapters.bus import COMMANDS, RESULTS
+from core.events import now_ms
+from core.incidents import TicketCommand
+from ops_center.access import DESK_ACTIONS, AccessDenied, check_scope, require
+from ops_center.session import OpsSession
+
+RESULT_WAIT_S = 5.0  # how long the page waits for the desk's answer before saying it is still pending
+
+
+class CommandResult(NamedTuple):
+    """What the desk said about a command: applied, refused with a reason, or not answered yet."""
+
+    key: str
+    ok: bool | None  # None: no answer within RESULT_WAIT_S (the command stays queued)
+    error: str
+
+
+async def load_ticket(session: OpsSession, ticket_id: str) -> TicketActor:
+    """The ticket, if it exists and lies in the user's area (else AccessDenied; unknown ids look the same)."""
+    blob = await session.ctx.redis.hget(TICKETS, ticket_id)
+    if blob is None:
+        raise AccessDenied(f"工单 {ticket_id} 不存在或不在您的管辖范围内")
+    ticket = TicketActor.restore(cast(bytes, blob))
+    inc = ticket.state.incident
+    check_scope(session.user, {"township": inc.township, "village": inc.village}, f"工单 {ticket_id}")
+    return ticket
+
+
+async def send(session: OpsSession, ticket_id: str, action: str, *, target: str = "", note: str = "") -> CommandResult:
+    """Check and send one ticket command, wait briefly for the desk's result, and audit it either way."""
+    try:
+        require(session.user, "act")
+        if action not in DESK_ACTIONS:
+            raise AccessDenied(f"操作中心不能执行 {action}")
+        await load_ticket(session, ticket_id)
+        if action == "merge":
+            await load_ticket(session, target)  # both tickets must be the user's to merge
+        await session.touch()
+    except AccessDenied as exc:
+        await session.audit(action, ticket_id, ok=False, to=target, why=str(exc))
+        raise
+    key = f"ops:{uuid.uuid4().hex}"
+    cmd = TicketCommand(key=key, ticket_id=ticket_id, action=action, actor=session.user.username, ts=now_ms(),
+                        note=note[:500], target=target)  # fmt: skip
+    redis = session.ctx.redis
+    last = cast(list[Any], await redis.xrevrange(RESULTS, count=1))
+    since = last[0][0] if last else b"0-0"
+    await redis.xadd(COMMANDS, {b"c": msgspec.msgpack.encode(cmd)})
+    result = await _wait_result(session, key, since)
+    await session.audit(action, ticket_id, ok=bool(result.ok), to=target, note=note[:200], key=key,
+                        error=result.error, pending=result.ok is None)  # fmt: skip
+    return result
+
+
+async def _wait_result(session: OpsSession, key: str, since: bytes) -> CommandResult:
+    redis, loop = session.ctx.redis, asyncio.get_running_loop()
+    deadline = loop.time() + RESULT_WAIT_S
+    while (left := deadline - loop.time()) > 0:
+        got = cast(list[Any], await redis.xread({RESULTS: since}, count=200, block=max(1, int(left * 1000))))
+        for entry_id, fields in got[0][1] if got else []:
+            since = entry_id
+            if fields.get(b"key") == key.encode():
+                return CommandResult(key, fields.get(b"ok") == b"1", fields.get(b"error", b"").decode())
+    return CommandResult(key, None, "")

@@ -1,0 +1,39 @@
+"""Device pages by kind: one module per kind named after it (wristband.py, ...), found by name, no central list.
+
+A kind module sets `KIND` to its kind and offers `view(session, profile) -> parts.DeviceView` (data loaded by
+`await view.load()`, what tests call) and `build(session, profile) -> viewable` (the view for a browser session).
+A kind without a module gets the generic view: twin summary and recent events.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from types import ModuleType
+from typing import Any
+
+from actors.base import DeviceProfile
+from ops_center.session import OpsSession
+
+
+def kind_module(kind: str) -> ModuleType:
+    """The page module of a kind, or the generic one when the kind has none."""
+    from ops_center.devices import generic
+
+    if not kind.isidentifier() or kind.startswith("_"):
+        return generic
+    name = f"{__name__}.{kind}"
+    if importlib.util.find_spec(name) is None:
+        return generic
+    mod = importlib.import_module(name)
+    return mod if getattr(mod, "KIND", None) == kind else generic
+
+
+def view(session: OpsSession, profile: DeviceProfile) -> Any:
+    """The kind's view of a device (not yet loaded)."""
+    return kind_module(profile.kind).view(session, profile)
+
+
+def build(session: OpsSession, profile: DeviceProfile) -> Any:
+    """The kind's page of a device for a browser session (loads once shown)."""
+    return kind_module(profile.kind).build(session, profile)
