@@ -44,10 +44,11 @@ async def send(session: OpsSession, ticket_id: str, action: str, *, target: str 
         require(session.user, "act")
         if action not in DESK_ACTIONS:
             raise AccessDenied(f"操作中心不能执行 {action}")
+        if not await session.touch():
+            raise AccessDenied("登录已失效,请重新登录")
         await load_ticket(session, ticket_id)
         if action == "merge":
             await load_ticket(session, target)  # both tickets must be the user's to merge
-        await session.touch()
     except AccessDenied as exc:
         await session.audit(action, ticket_id, ok=False, to=target, why=str(exc))
         raise

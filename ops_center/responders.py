@@ -8,7 +8,6 @@ from geographiclib.geodesic import Geodesic
 
 from actors.ticket_routing import DISPATCHED, IN_PROGRESS
 from core.gazetteer import Gazetteer
-from ops_center.access import in_scope
 from ops_center.accounts import User
 
 BUSY_STATES = (DISPATCHED, IN_PROGRESS)
@@ -47,7 +46,7 @@ def geodesic_m(a: tuple[float, float], b: tuple[float, float]) -> float:
 
 def candidates(ticket: dict[str, Any], users: list[User], tickets: list[dict[str, Any]],
                gazetteer: Gazetteer) -> list[Candidate]:  # fmt: skip
-    """Responders whose area holds the ticket: available ones first, each group nearest first."""
+    """Responders of the ticket's township (or the county): available ones first, each group nearest first."""
     busy: dict[str, int] = {}
     for t in tickets:
         if t.get("responder") and t.get("state") in BUSY_STATES:
@@ -55,8 +54,8 @@ def candidates(ticket: dict[str, Any], users: list[User], tickets: list[dict[str
     here = (ticket["lat"], ticket["lon"]) if ticket.get("lat") is not None and ticket.get("lon") is not None else None
     out = []
     for u in users:
-        if "responder" not in u.duties or u.disabled or not in_scope(u, ticket["township"], ticket["village"]):
-            continue
+        if "responder" not in u.duties or u.disabled or u.level != "county" and u.township != ticket["township"]:
+            continue  # responders serve their whole township (village ones too: neighbours help out)
         base = base_of(u, gazetteer)
         dist = geodesic_m(here, base) if here and base else None
         out.append(Candidate(u.username, u.name, u.village or u.township, dist, busy.get(u.username, 0)))

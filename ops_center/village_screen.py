@@ -7,6 +7,7 @@ history, ticket history) and the adoption records in Redis. What the plan wants 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from collections import defaultdict
@@ -229,8 +230,6 @@ async def honey_flow(query: Query, hive_ids: list[str], now_ms: int) -> tuple[fl
 
 
 def _mmdd(ms: int) -> str:
-    import datetime as dt
-
     local = dt.datetime.fromtimestamp((ms + LOCAL_OFFSET_MS) / 1000, dt.UTC)
     return local.strftime("%m-%d")
 

@@ -1,4 +1,4 @@
-"""Benchmarks: `python -m sim.bench pipeline|alarm|detector|video --json` (see README, docs/benchmarks.md)."""
+"""Benchmarks: `python -m sim.bench pipeline|alarm|detector|video|ops --json` (see README, docs/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -169,8 +169,20 @@ def main() -> None:
     v.add_argument("--seed", type=int, default=0, help="script seed (held out from training)")
     v.add_argument("--fps", type=float, default=1.0, help="frames per second each camera samples")
     v.add_argument("--json", action="store_true", help="print one JSON line")
+    o = sub.add_parser("ops", help="the operations center map at county scale in headless Chromium")
+    o.add_argument("--seconds", type=float, default=20, help="length of each measurement window")
+    o.add_argument("--sos", type=int, default=20, help="SOS alarms timed from the device to the operator's map")
+    o.add_argument("--wristbands", type=int, default=5000)
+    o.add_argument("--hives", type=int, default=500)
+    o.add_argument("--cameras", type=int, default=400)
+    o.add_argument("--stations", type=int, default=50)
+    o.add_argument("--json", action="store_true", help="print one JSON line")
     args = parser.parse_args()
-    if args.bench == "video":
+    if args.bench == "ops":
+        from sim.bench_ops import ops
+
+        result = ops(args.seconds, args.sos, args.wristbands, args.hives, args.cameras, args.stations)
+    elif args.bench == "video":
         from sim.bench_video import video
 
         result = video(args.cameras, args.seconds, args.seed, args.fps)
