@@ -54,7 +54,7 @@ def candidates(ticket: dict[str, Any], users: list[User], tickets: list[dict[str
     here = (ticket["lat"], ticket["lon"]) if ticket.get("lat") is not None and ticket.get("lon") is not None else None
     out = []
     for u in users:
-        if "responder" not in u.duties or u.disabled or u.level != "county" and u.township != ticket["township"]:
+        if "responder" not in u.duties or u.disabled or (u.level != "county" and u.township != ticket["township"]):
             continue  # responders serve their whole township (village ones too: neighbours help out)
         base = base_of(u, gazetteer)
         dist = geodesic_m(here, base) if here and base else None

@@ -22,7 +22,9 @@ from adapters.bus import EVENTS, INCIDENTS, Entry
 from adapters.push.tokens import add_token
 from core.events import EVENT_DECODER
 from core.incidents import TicketEvent
-from core.settings import load_settings
+from core.settings import Settings, load_settings
+from ops_center.accounts import Accounts
+from ops_center.users import create_demo_accounts
 from sim.camera import CameraServer, provision_cameras
 from sim.fleet import Fleet, build_fleet, provision
 from sim.load import LoadConfig
@@ -86,6 +88,11 @@ def main() -> None:
             flush=True,
         )
         print(video.describe() if video else "Video            off (serve.enabled is false)", flush=True)
+        made = asyncio.run(_accounts(platform.redis_url, settings))
+        if made:  # shown once: a later `make demo` on the same var/ keeps them and prints nothing
+            print("Demo accounts    (shown once; `python -m ops_center.users passwd NAME` resets one)", flush=True)
+            for username, name, password in made:
+                print(f"                 {username:<18} {password:<16} {name}", flush=True)
         _tail_events(client, stopped)
     finally:
         if sim and sim.poll() is None:
@@ -95,6 +102,16 @@ def main() -> None:
             video.stop()
         platform.stop()
         print("已停止 (stopped)", flush=True)
+
+
+async def _accounts(url: str, settings: Settings) -> list[tuple[str, str, str]]:
+    """Demo accounts of the ops center that did not exist yet, as (username, name, password): printed once."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(url)
+    made = await create_demo_accounts(Accounts(client, settings.ops))
+    await client.aclose()
+    return [(u.username, u.name, pw) for u, pw in made]
 
 
 async def _provision(url: str, fleet: Fleet) -> str:
