@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
+import time
 from types import ModuleType
 from typing import Any
 
@@ -12,6 +14,7 @@ from ops_center.access import can, scope_label
 from ops_center.accounts import DUTY_ZH, LEVEL_ZH
 from ops_center.session import OpsSession
 
+TOUCH_EVERY_S = 30.0  # browser activity refreshes the login's idle timer at most this often
 CSS = """
 :host, body { font-family: "WenQuanYi Micro Hei", "Microsoft YaHei", sans-serif; }
 .zq-header { display:flex; align-items:center; gap:18px; background:#0d2137; color:#e8eef5; padding:6px 16px;
@@ -60,4 +63,14 @@ def frame(session: OpsSession, mod: ModuleType, body: Any) -> pn.viewable.Viewab
 
     period = int(session.ctx.settings.ops.session_check_s * 1000)
     pn.state.add_periodic_callback(watchdog, period=period)  # type: ignore[arg-type]  # Panel awaits coroutines
+    last_touch = [time.monotonic()]
+
+    def activity(event: Any) -> None:  # a change sent by the browser (a filter, a tap, typing) is activity
+        now = time.monotonic()
+        if getattr(event, "setter", None) is not None and now - last_touch[0] >= TOUCH_EVERY_S:
+            last_touch[0] = now
+            asyncio.get_running_loop().create_task(session.touch())
+
+    if pn.state.curdoc is not None:
+        pn.state.curdoc.on_change(activity)
     return pn.Column(header(session, mod.SLUG), body, sizing_mode="stretch_both", margin=0)

@@ -31,7 +31,7 @@ class OpsSession:
         user = sessions.get(cookies.get(COOKIE, ""))
         doc = pn.state.curdoc
         req: Any = getattr(doc.session_context, "request", None) if doc and doc.session_context else None
-        ip = (getattr(req, "headers", {}) or {}).get("X-Real-Ip", "") or getattr(req, "remote_ip", "") or ""
+        ip = getattr(req, "remote_ip", "") or ""  # the peer address (client headers are not trusted)
         if user is None or not cookies.get(COOKIE):
             return None
         return cls(ctx, user, cookies[COOKIE], str(ip))
