@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from ops_center.accounts import User
 
 # duty -> what it may do; the server checks these on every action, the UI only hides what is not allowed
@@ -41,12 +38,6 @@ def in_scope(user: User, township: str, village: str = "") -> bool:
     if user.level == "township":
         return bool(township) and township == user.township
     return bool(village) and village == user.village and township in ("", user.township)
-
-
-def check_scope(user: User, record: Mapping[str, Any], what: str) -> None:
-    """Raise AccessDenied unless the record's township/village is in the user's area."""
-    if not in_scope(user, str(record.get("township") or ""), str(record.get("village") or "")):
-        raise AccessDenied(f"{what} 不在 {user.username} 的管辖范围内")
 
 
 def scope_label(user: User) -> str:

@@ -31,6 +31,7 @@ class OpsCenter:
     async def stats(self) -> dict[str, Any]:
         """Port, pid, open browser sessions and the live state's version."""
         live = self.ctx.live
-        sessions = len(self.server.server.get_sessions()) if self.server.server else 0
-        return {"port": self.port, "pid": os.getpid(), "sessions": sessions, "version": live.version,
+        sessions = self.server.server.get_sessions() if self.server.server else []
+        return {"port": self.port, "pid": os.getpid(), "sessions": len(sessions),
+                "connections": sum(s.connection_count for s in sessions), "version": live.version,
                 "devices": len(live.devices), "tickets": len(live.tickets), "errors": live.errors}  # fmt: skip

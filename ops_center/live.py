@@ -28,6 +28,9 @@ from core.incidents import TicketEvent
 
 log = logging.getLogger(__name__)
 HISTORY = 600  # change sets kept; a session further behind redraws its sources
+# ids kept over all change sets: at full fleet rate a change set names every device (~6,000 a second), and 600 of
+# them would hold millions of ids (memory, and seconds-long garbage-collector passes); sessions poll 4 times a second
+LOG_IDS = 60_000
 _R = 6378137.0
 _EVENT = msgspec.msgpack.Decoder(TicketEvent)
 
@@ -77,6 +80,7 @@ class LiveState:
         self.alarmed: dict[str, int] = {}  # device id -> open tickets naming it
         self.version = 0
         self.log: deque[tuple[int, set[str], set[str]]] = deque(maxlen=HISTORY)
+        self.logged = 0  # ids in the log
         self.stream_id = b"0-0"
         self.last_twin_read = 0.0
         self.errors = 0
@@ -185,6 +189,10 @@ class LiveState:
     def _bump(self, devices: set[str], tickets: set[str]) -> None:
         if devices or tickets:
             self.version += 1
+            self.logged += len(devices) + len(tickets)
+            while self.log and (len(self.log) >= HISTORY or self.logged > LOG_IDS):
+                _, d, t = self.log.popleft()
+                self.logged -= len(d) + len(t)
             self.log.append((self.version, devices, tickets))
 
     # --- what sessions ask -------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import socket
 from types import ModuleType
@@ -71,6 +72,7 @@ class OpsServer:
             check_unused_sessions=5000, unused_session_lifetime=15000, keep_alive=10000,
         )  # fmt: skip
         self.server.start()
+        gc.freeze()  # what start-up loaded stays put: later full collections walk only what sessions create
         log.info("operations center on http://%s:%d", ops.host, self.port)
         return self.port
 

@@ -63,7 +63,7 @@ class OpsSession:
         self.closed = True
         doc = pn.state.curdoc
         with contextlib.suppress(Exception):
-            pn.state.location.href = "/login"  # type: ignore[union-attr]
+            pn.state.location.reload = True  # type: ignore[union-attr]  # the reload lands on /login
         session = getattr(doc.session_context, "_session", None) if doc and doc.session_context else None
 
         def _drop() -> None:

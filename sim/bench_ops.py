@@ -82,6 +82,10 @@ DEVICE_COUNT_JS = """() => {
   return -1;
 }"""
 WEBGL_JS = "() => !!document.createElement('canvas').getContext('webgl2')"
+BACKEND_JS = """() => {
+  const v = window.Bokeh.index.query_one((v) => v.model && v.model.type === "Figure");
+  return v ? v.model.output_backend : null;
+}"""
 
 
 def county_fleet(wristbands: int, hives: int, cameras: int, stations: int) -> list[DeviceProfile]:
@@ -209,24 +213,61 @@ async def _send_sos(http: aiohttp.ClientSession, settings: Settings, band: Devic
     return ts
 
 
+async def _provision(platform: Platform, profiles: list[DeviceProfile], redis: aioredis.Redis) -> str:
+    """Register the fleet (wearers and adopters too) and the demo accounts; returns county_op's password."""
+    kinds = [p.kind for p in profiles]
+    await provision(redis, build_fleet(kinds.count("wristband"), kinds.count("beehive"), watch_share=0.0))
+    await registry.register(redis, [p for p in profiles if p.kind in ("camera", "station")])
+    made = await create_demo_accounts(Accounts(redis, platform.settings.ops))
+    ray.get(platform.ingest.refresh_registry.remote())
+    return {u.username: pw for u, pw in made}["county_op"]
+
+
+async def _open_map(page: Any, base: str, password: str, devices: int) -> dict[str, Any]:
+    """Sign in as the county operator, wait until every device is on the map, then start watching frames."""
+    await page.goto(f"{base}/map")
+    await page.fill("#username", "county_op")
+    await page.fill("#password", password)
+    await page.click("#login")
+    await page.wait_for_selector("#logout", state="attached", timeout=60_000)
+    loaded = time.monotonic() + 60
+    while await page.evaluate(DEVICE_COUNT_JS) < devices and time.monotonic() < loaded:
+        await asyncio.sleep(0.5)
+    info = {"map_devices": await page.evaluate(DEVICE_COUNT_JS), "map_backend": await page.evaluate(BACKEND_JS),
+            "webgl_available": await page.evaluate(WEBGL_JS)}  # fmt: skip
+    await page.evaluate(WATCH_JS)
+    return info
+
+
+async def _sos_to_marker(page: Any, settings: Settings, bands: list[DeviceProfile]) -> tuple[int, list[float]]:
+    """Send one SOS a second and time each from its send to its ticket in the page's incidents source (ms)."""
+    sent: dict[str, int] = {}
+    async with aiohttp.ClientSession() as http:
+        for band in bands:
+            sent[band.device_id] = await _send_sos(http, settings, band)
+            await asyncio.sleep(1.0)
+    by_device: dict[str, float] = {}
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not set(sent) <= set(by_device):
+        seen = await page.evaluate("() => window.__zqBench.seen")
+        by_device = {tid.split(":")[1]: ms for tid, ms in seen.items() if tid.count(":") >= 2}  # rule:device:ts
+        await asyncio.sleep(0.5)
+    return len(sent), [by_device[d] - ts for d, ts in sent.items() if d in by_device]
+
+
 async def _measure(platform: Platform, profiles: list[DeviceProfile], seconds: float, sos: int) -> dict[str, Any]:
+    """The four CPU windows (no session / one session, live / idle), frame times and SOS-to-marker latency."""
     from playwright.async_api import async_playwright
 
-    settings = platform.settings
     redis = aioredis.Redis.from_url(platform.redis_url)
-    await provision(redis, build_fleet(sum(p.kind == "wristband" for p in profiles),
-                                       sum(p.kind == "beehive" for p in profiles), watch_share=0.0))  # fmt: skip
-    await registry.register(redis, [p for p in profiles if p.kind in ("camera", "station")])
-    password = {u.username: pw for u, pw in await create_demo_accounts(Accounts(redis, settings.ops))}["county_op"]
-    ray.get(platform.ingest.refresh_registry.remote())
+    password = await _provision(platform, profiles, redis)
     bands = sos_bands(profiles, sos)
-    cmd = [sys.executable, "-m", "sim.bench_ops", platform.redis_url, ",".join(
-        str(sum(p.kind == k for p in profiles)) for k in ("wristband", "beehive", "camera", "station")), str(sos)]
-    writer = subprocess.Popen(cmd)
+    counts = ",".join(str(sum(p.kind == k for p in profiles)) for k in ("wristband", "beehive", "camera", "station"))
+    writer = subprocess.Popen([sys.executable, "-m", "sim.bench_ops", platform.redis_url, counts, str(sos)])
     ops = ray.get(platform.ops.stats.remote())
-    proc = psutil.Process(ops["pid"])
-    base = f"http://127.0.0.1:{ops['port']}"
+    proc, base = psutil.Process(ops["pid"]), f"http://127.0.0.1:{ops['port']}"
     out: dict[str, Any] = {"devices": len(profiles), "twin_writer": "direct", "seconds": seconds}
+    cpu: dict[str, float] = {}
     try:
         deadline = time.monotonic() + 120
         while ray.get(platform.ops.stats.remote())["devices"] < len(profiles) or int(await redis.get(TICKS) or 0) < 3:
@@ -234,57 +275,33 @@ async def _measure(platform: Platform, profiles: list[DeviceProfile], seconds: f
                 raise RuntimeError("the ops center did not load the fleet (or the twin writer died)")
             await asyncio.sleep(0.5)
         ticks0, t0 = int(await redis.get(TICKS) or 0), time.monotonic()
-        no_session_live = await _cpu_pct([proc], seconds)
+        cpu["no_session_live"] = await _cpu_pct([proc], seconds)
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True)
             page = await (await browser.new_context(viewport={"width": 1600, "height": 1000})).new_page()
             received = [0]
             page.on("websocket", lambda ws: ws.on("framereceived", lambda data: received.__setitem__(
                 0, received[0] + len(data))))  # fmt: skip
-            await page.goto(f"{base}/map")
-            await page.fill("#username", "county_op")
-            await page.fill("#password", password)
-            await page.click("#login")
-            await page.wait_for_selector("#logout", state="attached", timeout=60_000)
-            loaded = time.monotonic() + 60
-            while await page.evaluate(DEVICE_COUNT_JS) < len(profiles) and time.monotonic() < loaded:
-                await asyncio.sleep(0.5)
-            out["map_devices"] = await page.evaluate(DEVICE_COUNT_JS)
-            out["webgl"] = await page.evaluate(WEBGL_JS)
-            await page.evaluate(WATCH_JS)
+            out.update(await _open_map(page, base, password, len(profiles)))
             await asyncio.sleep(3)  # settle: the first live patches after the initial draw
-            browser_procs = _browser_procs()
             await page.evaluate("() => { window.__zqBench.recording = true; }")
-            bytes0 = received[0]
-            live = asyncio.create_task(_cpu_pct([proc], seconds))
-            browser_live = await _cpu_pct(browser_procs, seconds)
-            session_live = await live
+            bytes0, live = received[0], asyncio.create_task(_cpu_pct([proc], seconds))
+            out["browser_cpu_pct_live"] = await _cpu_pct(_browser_procs(), seconds)
+            cpu["one_session_live"] = await live
             out["ws_kb_per_s"] = round((received[0] - bytes0) / seconds / 1024, 1)
             frames = await page.evaluate("() => { const W = window.__zqBench; W.recording = false; return W.frames; }")
-            sent: dict[str, int] = {}
-            async with aiohttp.ClientSession() as http:
-                for band in bands:
-                    sent[band.device_id] = await _send_sos(http, settings, band)
-                    await asyncio.sleep(1.0)
-            seen: dict[str, float] = {}
-            wait_until = time.monotonic() + 15
-            while time.monotonic() < wait_until:
-                seen = await page.evaluate("() => window.__zqBench.seen")
-                if len({tid.split(":")[1] for tid in seen if tid.count(":") >= 2} & set(sent)) >= len(sent):
-                    break
-                await asyncio.sleep(0.5)
-            by_device = {tid.split(":")[1]: ms for tid, ms in seen.items() if tid.count(":") >= 2}
-            lat = [by_device[d] - ts for d, ts in sent.items() if d in by_device]
+            sent, lat = await _sos_to_marker(page, platform.settings, bands)
             twin_rate = (int(await redis.get(TICKS) or 0) - ticks0) / (time.monotonic() - t0)
             writer.terminate()
             writer.wait(10)
             await asyncio.sleep(3)  # nothing changes from here on
-            session_idle = await _cpu_pct([proc], seconds)
+            cpu["one_session_idle"] = await _cpu_pct([proc], seconds)
             await browser.close()
         closed = time.monotonic() + 60
         while ray.get(platform.ops.stats.remote())["sessions"] and time.monotonic() < closed:
             await asyncio.sleep(1.0)
-        no_session_idle = await _cpu_pct([proc], seconds)
+        await asyncio.sleep(10)  # the discarded session's clean-up stays out of the window
+        cpu["no_session_idle"] = await _cpu_pct([proc], seconds)
     finally:
         if writer.poll() is None:
             writer.terminate()
@@ -295,12 +312,10 @@ async def _measure(platform: Platform, profiles: list[DeviceProfile], seconds: f
         "frame_p95_ms": _q(frames, 0.95), "frame_max_ms": _q(frames, 1.0), "frames": len(frames),
         "frames_over_50ms": sum(f > 50 for f in frames),
         "sos_to_marker_p95_ms": _q(lat, 0.95), "sos_to_marker_p50_ms": _q(lat, 0.5), "sos_to_marker_max_ms": _q(lat, 1),
-        "sos_sent": len(sent), "sos_seen": len(lat),
-        "idle_cpu_pct": round(session_idle - no_session_idle, 2),
-        "live_cpu_pct": round(session_live - no_session_live, 2),
-        "ops_process_cpu_pct": {"no_session_live": no_session_live, "one_session_live": session_live,
-                                "one_session_idle": session_idle, "no_session_idle": no_session_idle},
-        "browser_cpu_pct_live": browser_live, "twin_rate_hz": round(twin_rate, 2),
+        "sos_sent": sent, "sos_seen": len(lat),
+        "idle_cpu_pct": round(cpu["one_session_idle"] - cpu["no_session_idle"], 2),
+        "live_cpu_pct": round(cpu["one_session_live"] - cpu["no_session_live"], 2),
+        "ops_process_cpu_pct": cpu, "twin_rate_hz": round(twin_rate, 2),
         "twin_updates_per_s": round(twin_rate * (len(profiles) - len(bands))),
     })  # fmt: skip
     return out

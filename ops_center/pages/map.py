@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 import time
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -82,6 +84,7 @@ class MapView(param.Parameterized):
         self.devices = ColumnDataSource(_device_cols([]))
         self.incidents = ColumnDataSource(_ticket_cols([]))
         self.device_index: dict[str, int] = {}
+        self.device_order: list[str] = []  # device id of each row
         self.ticket_index: dict[str, int] = {}
         self.version = 0
         self.counted_at = 0.0
@@ -95,9 +98,15 @@ class MapView(param.Parameterized):
 
     # --- what this session may and wants to see ------------------------------------------------------------------
 
+    def _device_filter(self) -> Callable[[Device], bool]:
+        """What `_wants_device` asks, with the filters read once: it runs over every device of the county."""
+        user, kinds, town = self.session.user, frozenset(self.kinds), self.township
+        if user.level == "county" and town == "全部":
+            return lambda d: d.kind in kinds
+        return lambda d: d.kind in kinds and town in ("全部", d.township) and in_scope(user, d.township, d.village)
+
     def _wants_device(self, d: Device) -> bool:
-        return (in_scope(self.session.user, d.township, d.village) and d.kind in self.kinds
-                and self.township in ("全部", d.township))  # fmt: skip
+        return self._device_filter()(d)
 
     def _wants_ticket(self, t: dict[str, Any]) -> bool:
         return (in_scope(self.session.user, t["township"], t["village"]) and t["severity"] in self.severities
@@ -107,11 +116,13 @@ class MapView(param.Parameterized):
     def redraw(self) -> None:
         """Fill both sources from scratch (on open and when a filter changes)."""
         live: LiveState = self.live
-        devs = sorted((d for d in live.devices.values() if self._wants_device(d)), key=lambda d: d.device_id)
+        wants = self._device_filter()
+        devs = sorted((d for d in live.devices.values() if wants(d)), key=lambda d: d.device_id)
         tks = sorted((t for t in live.tickets.values() if t["open"] and self._wants_ticket(t)),
                      key=lambda t: t["ticket_id"])  # fmt: skip
         self.version = live.version
         self.device_index = {d.device_id: i for i, d in enumerate(devs)}
+        self.device_order = [d.device_id for d in devs]
         self.ticket_index = {t["ticket_id"]: i for i, t in enumerate(tks)}
         self.devices.data = _device_cols(devs)
         self.incidents.data = _ticket_cols(tks)
@@ -135,23 +146,38 @@ class MapView(param.Parameterized):
     def _update_devices(self, ids: set[str]) -> None:
         live, index = self.live, self.device_index
         rows = [(index[i], live.devices[i]) for i in ids if i in index]
-        new = [live.devices[i] for i in ids if i not in index and i in live.devices]
-        new = [d for d in new if self._wants_device(d)]
+        wants = self._device_filter()
+        new = [d for i in ids if i not in index and (d := live.devices.get(i)) is not None and wants(d)]
         n = len(index)
-        if rows and len(rows) > BULK * n:  # most rows moved: one slice patch per column
-            order = sorted(index, key=index.__getitem__)
-            cols = _device_cols([live.devices[i] for i in order])
-            self.devices.patch({k: [(slice(0, n), cols[k])] for k in ("x", "y", "color", "status")})
-        elif rows:
-            self.devices.patch({
-                "x": [(i, d.x) for i, d in rows], "y": [(i, d.y) for i, d in rows],
-                "color": [(i, STATUS_COLOR[d.status]) for i, d in rows],
-                "status": [(i, STATUS_ZH[d.status]) for i, d in rows],
-            })  # fmt: skip
+        if rows:
+            self.devices.patch(self._device_patch(rows, n))
         if new:
             for k, d in enumerate(new):
                 index[d.device_id] = n + k
+                self.device_order.append(d.device_id)
             self.devices.stream(_device_cols(new))
+
+    def _device_patch(self, rows: list[tuple[int, Device]], n: int) -> dict[str, list[Any]]:
+        """Positions of the changed rows, and colour and status of those whose status changed (few, as a rule).
+
+        When most rows changed, a column goes as one slice patch (x and y as binary arrays) instead of per-row ones.
+        """
+        live, sent = self.live, self.devices.data["status"]
+        restatus = [(i, d) for i, d in rows if sent[i] != STATUS_ZH[d.status]]
+        patch: dict[str, list[Any]] = {}
+        everything = [live.devices[i] for i in self.device_order] if max(len(rows), len(restatus)) > BULK * n else []
+        if len(rows) > BULK * n:
+            patch["x"] = [(slice(0, n), np.fromiter((d.x for d in everything), float, n))]
+            patch["y"] = [(slice(0, n), np.fromiter((d.y for d in everything), float, n))]
+        else:
+            patch["x"], patch["y"] = [(i, d.x) for i, d in rows], [(i, d.y) for i, d in rows]
+        if len(restatus) > BULK * n:
+            patch["color"] = [(slice(0, n), [STATUS_COLOR[d.status] for d in everything])]
+            patch["status"] = [(slice(0, n), [STATUS_ZH[d.status] for d in everything])]
+        elif restatus:
+            patch["color"] = [(i, STATUS_COLOR[d.status]) for i, d in restatus]
+            patch["status"] = [(i, STATUS_ZH[d.status]) for i, d in restatus]
+        return patch
 
     def _update_tickets(self, ids: set[str]) -> None:
         live, index = self.live, self.ticket_index
@@ -172,8 +198,10 @@ class MapView(param.Parameterized):
     def figure(self) -> Any:
         """The Bokeh map: boundary, townships, villages, devices and incidents."""
         ctx = self.session.ctx
+        # canvas, not webgl: without a GPU (headless, VMs, many office PCs) every webgl glyph is read back from a
+        # software GL canvas, ~250 ms a draw at county scale against ~70 ms on canvas (docs/benchmarks.md)
         fig = figure(x_axis_type="mercator", y_axis_type="mercator", match_aspect=True, sizing_mode="stretch_both",
-                     tools="pan,wheel_zoom,reset,save", active_scroll="wheel_zoom", output_backend="webgl",
+                     tools="pan,wheel_zoom,reset,save", active_scroll="wheel_zoom", output_backend="canvas",
                      min_height=500, toolbar_location="right")  # fmt: skip
         if ctx.settings.ops.tile_url:
             fig.add_tile(WMTSTileSource(url=ctx.settings.ops.tile_url))
@@ -228,10 +256,11 @@ class MapView(param.Parameterized):
     @param.depends("township", "kinds", "severities", "counted")
     def counts(self) -> pn.viewable.Viewable:
         """Devices by status and open incidents by severity, for the current filters."""
-        devs = [d for d in self.live.devices.values() if self._wants_device(d)]
+        wants = self._device_filter()
+        by_status = Counter(d.status for d in self.live.devices.values() if wants(d))
         tks = [t for t in self.live.tickets.values() if t["open"] and self._wants_ticket(t)]
-        by_status = {s: sum(d.status == s for d in devs) for s in STATUS_ZH}
-        parts = [f"设备 {len(devs)}"] + [f"{STATUS_ZH[s]} {n}" for s, n in by_status.items() if n]
+        parts = [f"设备 {sum(by_status.values())}"]
+        parts += [f"{STATUS_ZH[s]} {by_status[s]}" for s in STATUS_ZH if by_status[s]]
         parts += [f"未办结事件 {len(tks)}"]
         return pn.pane.HTML(" · ".join(parts), styles={"font-size": "13px"})
 
@@ -239,7 +268,9 @@ class MapView(param.Parameterized):
 def build(session: OpsSession) -> pn.viewable.Viewable:
     """The map page of one session."""
     view = MapView(session)
-    pn.state.add_periodic_callback(view.update, period=POLL_MS)
+    # background: a poll that finds nothing new must not raise and lower the page's busy state 4 times a second
+    # (that bookkeeping was most of an idle session's cost)
+    pn.io.PeriodicCallback(callback=view.update, period=POLL_MS, background=True).start()
     filters = pn.Column(
         pn.widgets.Select.from_param(view.param.township, name="乡镇"),
         pn.widgets.CheckBoxGroup.from_param(view.param.kinds, options={v: k for k, v in KIND_ZH.items()},

@@ -72,7 +72,8 @@ def test_sos_to_map_dispatch_and_responder_accepts(
     page.wait_for_selector("select", timeout=15_000)
     nearest = page.locator("select").first.locator("option").first.inner_text()
     assert "杰迪村" in nearest and "空闲" in nearest, nearest  # the responder based at the SOS village comes first
-    page.locator("select").first.select_option(index=0)
+    mine = [o for o in page.locator("select").first.locator("option").all_inner_texts() if "杰迪村处置员" in o]
+    page.locator("select").first.select_option(label=mine[0])
     page.click("button:has-text('分拨')")
     wait(lambda: (t := _ticket(ops_platform, tid)) is not None and t.state.responder == "lijie_resp2")
     page.screenshot(path=str(artifacts / "dispatch-2-incidents.png"))
