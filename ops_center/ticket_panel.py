@@ -82,6 +82,7 @@ class TicketPanel(param.Parameterized):
     def __init__(self, session: OpsSession, **params: Any) -> None:
         super().__init__(**params)
         self.session = session
+        self.drawn_events = -1  # history length of the ticket as last drawn (redraw only when it grew)
         self.note = pn.widgets.TextAreaInput(name="说明(退回、关闭时必填)", height=70, max_length=500)
         self.responder = pn.widgets.Select(name="分派给(最近的空闲处置人员在前)", options={})
         self.merge_into = pn.widgets.Select(name="合并到工单", options={})
@@ -96,6 +97,7 @@ class TicketPanel(param.Parameterized):
         except AccessDenied as exc:
             await self.session.audit("ticket_view_denied", self.ticket_id, ok=False)
             return pn.pane.Alert(str(exc), alert_type="danger")
+        self.drawn_events = len(ticket.history)
         parts: list[Any] = [self._summary(ticket)]
         if can(self.session.user, "act"):
             parts.append(await self._controls(ticket))
@@ -161,9 +163,8 @@ class TicketPanel(param.Parameterized):
                 self.message = f"**未执行**:{exc}"
                 return
             if result.ok:
-                self.message = f"**已{ACTION_ZH[action]}**"
+                self.message = f"**已{ACTION_ZH[action]}**"  # the ticket redraws when the live state has it
                 self.note.value = ""
-                self.revision += 1
             elif result.ok is None:
                 self.message = "指令已提交,等待处置中心确认……"
             else:

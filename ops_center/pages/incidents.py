@@ -81,7 +81,8 @@ class IncidentQueue:
             self.table.value = frame
             rows = frame.index[frame["ticket_id"] == selected].tolist()
             self.table.selection = rows[:1]
-            if selected and selected in changes.tickets:
+            drawn = self.live.tickets.get(selected, {}).get("events")
+            if selected in changes.tickets and drawn != self.panel.drawn_events:
                 self.panel.revision += 1
             return
         self.version = changes.version

@@ -1,12 +1,13 @@
 """Browser tests: the whole platform with its operations center, driven by Debian's Chromium through Playwright.
 
 The tests are synchronous (Playwright's sync API); anything async runs through `e2e_kit.arun` in a worker thread.
-The browser is shared by the tests of this package and closed after its last one, so that Playwright's event loop
-never sits beside the pytest-asyncio tests of other packages.
+One browser per test module, closed after its last test (and the running-loop mark Playwright leaves is cleared),
+so that Playwright's event loop never sits beside the pytest-asyncio tests that run after these.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -66,15 +67,19 @@ def ops_accounts(ops_platform: Platform) -> dict[str, str]:
     return with_redis(ops_platform, go)
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Headless Debian Chromium (never a downloaded browser), shared by this package's tests."""
+    """Headless Debian Chromium (never a downloaded browser), one per test module (closed before the next)."""
     if not os.access(CHROMIUM, os.X_OK):
         pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package (`make test` does)")
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
         yield b
         b.close()
+    # Playwright's sync API leaves its (now closed) loop marked as running in this thread; clear the mark so that
+    # the asyncio tests that run after this module can start their own loops
+    asyncio.events._set_running_loop(None)
+    asyncio.set_event_loop(None)
 
 
 @pytest.fixture

@@ -69,7 +69,7 @@ def test_sos_to_map_dispatch_and_responder_accepts(
     page.locator(".tabulator-row", has_text="老人紧急呼救").first.click()
     page.click("button:has-text('受理')")
     wait(lambda: (t := _ticket(ops_platform, tid)) is not None and t.status == "受理")
-    page.wait_for_selector("select", timeout=15_000)
+    page.wait_for_selector("button:has-text('分拨')", timeout=15_000)  # the ticket redrawn in its new state
     nearest = page.locator("select").first.locator("option").first.inner_text()
     assert "杰迪村" in nearest and "空闲" in nearest, nearest  # the responder based at the SOS village comes first
     mine = [o for o in page.locator("select").first.locator("option").all_inner_texts() if "杰迪村处置员" in o]
