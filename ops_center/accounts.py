@@ -115,6 +115,17 @@ class Accounts:
         await self.create(user, password, replace=True)
         await self.end_sessions(username)
 
+    async def change_own_password(self, username: str, current: str, new: str) -> None:
+        """A user's own change: the current password must verify; every session of the account ends."""
+        user = await self.get(username)
+        try:
+            _HASHER.verify(user.password_hash if user else _DUMMY_HASH, current)
+        except (VerificationError, InvalidHashError):
+            raise AccountError("当前密码不正确") from None
+        if new == current:
+            raise AccountError("新密码不能与当前密码相同")
+        await self.set_password(username, new)
+
     async def set_disabled(self, username: str, disabled: bool) -> None:
         """Disable (ending its sessions) or re-enable an account."""
         user = await self.get(username)

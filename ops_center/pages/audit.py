@@ -18,7 +18,7 @@ RECENT = 1000  # newest records read from the stream (ClickHouse `audit_log` kee
 ACTION_LABELS = {
     **ACTION_ZH, "login": "登录", "logout": "退出登录", "audit_view": "查看审计", "user_create": "创建账号",
     "user_password_reset": "重置密码", "user_disable": "停用账号", "user_enable": "启用账号", "user_unlock": "解锁账号",
-    "phone_token": "发放手机令牌", "roster_set": "设置值班", "broadcast": "广播警示",
+    "phone_token": "发放手机令牌", "password_change": "修改密码", "roster_set": "设置值班", "broadcast": "广播警示",
     "ticket_view_denied": "越权查看工单", "device_view_denied": "越权查看设备",
 }  # fmt: skip
 COLUMNS = ["时间", "用户", "操作", "对象", "结果", "来源地址", "详情"]

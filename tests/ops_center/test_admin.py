@@ -124,3 +124,22 @@ def test_the_audit_table_shows_chinese_actions_and_filters() -> None:
     assert list(frame["结果"]) == ["成功", "拒绝/失败"]
     assert list(audit_frame(records, what="受理")["用户"]) == ["lijie_op"]
     assert list(audit_frame(records, who="root")["操作"]) == ["登录"]
+
+
+@pytest.mark.asyncio
+async def test_a_user_changes_their_own_password_only_with_the_current_one(ctx: OpsContext) -> None:
+    from ops_center.pages.account import change_password
+
+    _, sid = await ctx.accounts.login("fd_op", PASSWORD)
+    me = OpsSession(ctx, FENGDIE_OP, sid, "10.1.1.2")
+    with pytest.raises(AccountError, match="不一致"):
+        await change_password(me, PASSWORD, "New-Passw0rd-1", "New-Passw0rd-2")
+    with pytest.raises(AccountError, match="当前密码不正确"):
+        await change_password(me, "wrong", "New-Passw0rd-1", "New-Passw0rd-1")
+    with pytest.raises(AccountError, match="三类"):
+        await change_password(me, PASSWORD, "newpassword1", "newpassword1")
+    assert "重新登录" in await change_password(me, PASSWORD, "New-Passw0rd-1", "New-Passw0rd-1")
+    assert await ctx.accounts.session_user(sid) is None  # every session ended, this one too
+    assert (await ctx.accounts.login("fd_op", "New-Passw0rd-1"))[0].username == "fd_op"
+    results = [r["ok"] for r in await recent(ctx.redis) if r["action"] == "password_change"]
+    assert results == [True, False, False]  # newest first; the mismatch never reached the account
