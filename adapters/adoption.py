@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
-from collections.abc import Mapping
-from typing import cast
 
 import msgspec
-import redis.asyncio as aioredis
-from redis.typing import EncodableT, FieldT
+
+from adapters.records import MOBILE, RecordHash
 
 ADOPTERS = "hive:adopters"  # hive device id -> Adopter (msgpack)
-_PHONE = re.compile(r"^1\d{10}$")
 
 
 class Adopter(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -28,15 +24,11 @@ class AdopterError(ValueError):
     """An adopter record that cannot be stored; the message names the hive and the field."""
 
 
-_ENC = msgspec.msgpack.Encoder()
-_DEC = msgspec.msgpack.Decoder(Adopter)
-
-
 def check_adopter(hive_id: str, a: Adopter) -> None:
     """Raise AdopterError when a record's fields are malformed."""
     if not a.name.strip():
         raise AdopterError(f"蜂箱 {hive_id}: 认养人姓名为空")
-    if not _PHONE.match(a.phone):
+    if not MOBILE.match(a.phone):
         raise AdopterError(f"蜂箱 {hive_id}: 认养人电话须为11位手机号")
     try:
         dt.date.fromisoformat(a.since)
@@ -46,17 +38,6 @@ def check_adopter(hive_id: str, a: Adopter) -> None:
         raise AdopterError(f"蜂箱 {hive_id}: 认养方案为空")
 
 
-async def save_adopters(redis: aioredis.Redis, adopters: Mapping[str, Adopter]) -> int:
-    """Store (add or replace) hive adopters; every record is checked first, none stored on error."""
-    for hive_id, a in adopters.items():
-        check_adopter(hive_id, a)
-    mapping: dict[FieldT, EncodableT] = {h: _ENC.encode(a) for h, a in adopters.items()}
-    if mapping:
-        await redis.hset(ADOPTERS, mapping=mapping)
-    return len(mapping)
-
-
-async def load_adopter(redis: aioredis.Redis, hive_id: str) -> Adopter | None:
-    """The adopter of a hive, or None when it is not adopted."""
-    blob = cast(bytes | None, await redis.hget(ADOPTERS, hive_id))
-    return _DEC.decode(blob) if blob else None
+_RECORDS = RecordHash(ADOPTERS, Adopter, check_adopter)
+save_adopters = _RECORDS.save  # (redis, {device id: Adopter}) -> count; all checked first, none stored on error
+load_adopter = _RECORDS.load  # (redis, device id) -> Adopter | None

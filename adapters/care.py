@@ -7,18 +7,15 @@ for roles that do not need it (`ops_center.access.personal`).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import cast
 
 import msgspec
-import redis.asyncio as aioredis
-from redis.typing import EncodableT, FieldT
+
+from adapters.records import MOBILE, RecordHash
 
 PERSONS = "care:persons"  # wristband device id -> Person (msgpack)
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)  # GB 11643-1999 check-digit weights
 _CHECK = "10X98765432"
 _ID = re.compile(r"^\d{17}[\dX]$")
-_PHONE = re.compile(r"^1\d{10}$")
 
 
 class Person(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -33,10 +30,6 @@ class Person(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 class PersonError(ValueError):
     """A person record that cannot be stored; the message says which field is wrong (without its value)."""
-
-
-_ENC = msgspec.msgpack.Encoder()
-_DEC = msgspec.msgpack.Decoder(Person)
 
 
 def id_check_digit(first17: str) -> str:
@@ -58,23 +51,12 @@ def check_person(device_id: str, p: Person) -> None:
     if not valid_id_number(p.id_number):
         raise PersonError(f"设备 {device_id}: 身份证号格式或校验位错误")
     for field, value in (("联系电话", p.phone), ("家属电话", p.family_phone)):
-        if value and not _PHONE.match(value):
+        if value and not MOBILE.match(value):
             raise PersonError(f"设备 {device_id}: {field}须为11位手机号")
     if p.birth_year and str(p.birth_year) != p.id_number[6:10]:
         raise PersonError(f"设备 {device_id}: 出生年份与身份证号不一致")
 
 
-async def save_persons(redis: aioredis.Redis, persons: Mapping[str, Person]) -> int:
-    """Store (add or replace) the person records of wristbands; every record is checked first, none on error."""
-    for device_id, p in persons.items():
-        check_person(device_id, p)
-    mapping: dict[FieldT, EncodableT] = {d: _ENC.encode(p) for d, p in persons.items()}
-    if mapping:
-        await redis.hset(PERSONS, mapping=mapping)
-    return len(mapping)
-
-
-async def load_person(redis: aioredis.Redis, device_id: str) -> Person | None:
-    """The person wearing a wristband, or None when nobody is registered for it."""
-    blob = cast(bytes | None, await redis.hget(PERSONS, device_id))
-    return _DEC.decode(blob) if blob else None
+_RECORDS = RecordHash(PERSONS, Person, check_person)
+save_persons = _RECORDS.save  # (redis, {device id: Person}) -> count; all checked first, none stored on error
+load_person = _RECORDS.load  # (redis, device id) -> Person | None

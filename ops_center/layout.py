@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import html
 import time
 from types import ModuleType
@@ -26,15 +27,16 @@ CSS = """
 """
 
 
-def page_modules() -> list[ModuleType]:
-    """The page modules under ops_center/pages, in navigation order (adding a page touches no list)."""
+@functools.cache
+def page_modules() -> tuple[ModuleType, ...]:
+    """The page modules under ops_center/pages, in navigation order (adding a page touches no list); found once."""
     import importlib
     import pkgutil
 
     import ops_center.pages as pages
 
     found = [importlib.import_module(f"{pages.__name__}.{m.name}") for m in pkgutil.iter_modules(pages.__path__)]
-    return sorted((m for m in found if hasattr(m, "SLUG")), key=lambda m: (getattr(m, "ORDER", 100), m.SLUG))
+    return tuple(sorted((m for m in found if hasattr(m, "SLUG")), key=lambda m: (getattr(m, "ORDER", 100), m.SLUG)))
 
 
 def header(session: OpsSession, current: str) -> pn.pane.HTML:

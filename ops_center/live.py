@@ -84,7 +84,6 @@ class LiveState:
         self.stream_id = b"0-0"
         self.last_twin_read = 0.0
         self.errors = 0
-        self.ticket_listeners: list[asyncio.Event] = []
 
     # --- reading -----------------------------------------------------------------------------------------------
 
@@ -146,8 +145,6 @@ class LiveState:
         blobs = cast(list[bytes | None], await self.redis.hmget(TICKETS, sorted(ids)))
         done = {self._put_ticket(TicketActor.restore(b)) for b in blobs if b}
         self._bump(set(), done)
-        for ev in self.ticket_listeners:
-            ev.set()
 
     # --- building rows -----------------------------------------------------------------------------------------
 

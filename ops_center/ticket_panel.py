@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import logging
-import time
 from typing import Any
 from urllib.parse import quote
 
@@ -19,12 +18,11 @@ from adapters.telemetry import table_of
 from ops_center import commands
 from ops_center.access import DESK_ACTIONS, AccessDenied, can, in_scope
 from ops_center.context import sql_str
+from ops_center.labels import SEVERITY_ZH, local_time
 from ops_center.responders import candidates
 from ops_center.session import OpsSession
 
 log = logging.getLogger(__name__)
-SEVERITY_ZH = {1: "特急", 2: "紧急", 3: "一般", 4: "提示"}
-LOCAL_OFFSET_S = 8 * 3600  # China Standard Time
 TELEMETRY_WINDOW_MS = 10 * 60_000  # telemetry shown around the event: this much before and after
 SOURCE_ZH = {"rule": "设备告警", "citizen": "群众上报", "officer": "干部上报"}
 HISTORY_ZH = {**ACTION_ZH, "open": "立案", "sla_breach": "超时", "repeat": "重复事件"}
@@ -34,11 +32,6 @@ FIELD_ZH = {
     "humidity": "湿度%", "sound": "声音dB", "moved": "移动",
 }  # fmt: skip
 ORDER = ("accept", "dispatch", "escalate", "ack", "return", "merge", "close")
-
-
-def local_time(ms: int) -> str:
-    """Epoch ms as Beijing time, e.g. 2026-11-29 21:03:05."""
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms / 1000 + LOCAL_OFFSET_S)) if ms else ""
 
 
 def allowed_actions(ticket: TicketActor) -> list[str]:

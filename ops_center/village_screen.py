@@ -7,7 +7,6 @@ history, ticket history) and the adoption records in Redis. What the plan wants 
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import re
 from collections import defaultdict
@@ -22,13 +21,13 @@ from core.gazetteer import Gazetteer, Village
 from ops_center.access import in_scope
 from ops_center.accounts import User
 from ops_center.context import Query, sql_str
+from ops_center.labels import LOCAL_OFFSET_MS, local_time
 from ops_center.live import Device
 
 log = logging.getLogger(__name__)
 
 SCREEN_VILLAGE = ("大川镇", "狼岔坝村")  # (township, village) of the plan's 数字大屏; the default for county accounts
 DAY_MS = 86_400_000
-LOCAL_OFFSET_MS = 8 * 3_600_000  # Beijing time (UTC+8): "today" and the trend's days are local days
 HONEY_DAYS = 7  # days of the honey-flow trend, today included
 # What the plan puts on the screen but no module feeds yet: key -> (panel title, the module that will feed it)
 NOT_CONNECTED = {
@@ -230,8 +229,7 @@ async def honey_flow(query: Query, hive_ids: list[str], now_ms: int) -> tuple[fl
 
 
 def _mmdd(ms: int) -> str:
-    local = dt.datetime.fromtimestamp((ms + LOCAL_OFFSET_MS) / 1000, dt.UTC)
-    return local.strftime("%m-%d")
+    return local_time(ms, "%m-%d")
 
 
 async def adopted_count(redis: aioredis.Redis, hive_ids: list[str]) -> int | None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 import redis
+import redis.asyncio as aioredis
 
 from adapters.redis_server import RedisServer
 
@@ -31,6 +33,16 @@ def redis_url(redis_server: RedisServer) -> str:
     client.flushall()
     client.close()
     return redis_server.url
+
+
+@pytest_asyncio.fixture
+async def r(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """An async client of the session's Redis (emptied for this test)."""
+    client = aioredis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ load asynchronously (a slow or failing query shows a Chinese line in its own sec
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import html
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -22,12 +21,12 @@ from actors.kinds import device_kinds
 from actors.shard import twin_key
 from adapters.telemetry import DB, EVENTS_TABLE, table_of
 from ops_center.context import OpsContext, sql_str
-from ops_center.pages.map import KIND_ZH, SEVERITY_ZH, STATUS_COLOR, STATUS_ZH
+from ops_center.labels import KIND_ZH, LOCAL_OFFSET_MS, SEVERITY_ZH, STATUS_COLOR, STATUS_ZH
+from ops_center.labels import local_time as _local_time
 from ops_center.session import OpsSession
 
 log = logging.getLogger(__name__)
-CST = dt.timezone(dt.timedelta(hours=8), "CST")  # Zhouqu keeps Beijing time
-LOCAL_MS = 8 * 3_600_000  # charts draw local time on a UTC datetime axis
+LOCAL_MS = LOCAL_OFFSET_MS  # charts draw local time on a UTC datetime axis
 HOURS = 24  # history window of the charts
 HEADER_MS = 5000  # how often the header re-reads the device's status from the live state
 CSS = """
@@ -57,8 +56,8 @@ VALUE_ZH: dict[Any, str] = {
 
 
 def local_time(ms: float, fmt: str = "%m-%d %H:%M:%S") -> str:
-    """A time in ms since the epoch as Beijing time."""
-    return dt.datetime.fromtimestamp(ms / 1000, tz=CST).strftime(fmt)
+    """Beijing time, short (month-day and time): what the device tables show."""
+    return _local_time(ms, fmt)
 
 
 def actor_of(kind: str) -> type[DeviceActor[Any]]:

@@ -7,8 +7,8 @@ import panel as pn
 
 from actors.ticket_routing import ACTION_ZH
 from ops_center import audit
+from ops_center.labels import local_time
 from ops_center.session import OpsSession
-from ops_center.ticket_panel import local_time
 
 SLUG = "audit"
 TITLE = "审计日志"

@@ -7,9 +7,9 @@ homestays and their business) say 未接入 and name the module that will feed t
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import time
+from collections.abc import Callable
 from typing import Any
 
 import panel as pn
@@ -19,6 +19,7 @@ from bokeh.plotting import figure
 
 from core.gazetteer import Village
 from ops_center.background import Loader
+from ops_center.labels import local_time
 from ops_center.live import Device, mercator
 from ops_center.pages.map import (
     KIND_ZH,
@@ -33,7 +34,6 @@ from ops_center.pages.map import (
 from ops_center.session import OpsSession
 from ops_center.village_screen import (
     HONEY_DAYS,
-    LOCAL_OFFSET_MS,
     NOT_CONNECTED,
     HiveFigures,
     ScreenError,
@@ -78,8 +78,7 @@ def _now_ms() -> int:
 
 
 def _clock(ms: int) -> str:
-    local = dt.datetime.fromtimestamp((ms + LOCAL_OFFSET_MS) / 1000, dt.UTC)
-    return local.strftime("%Y年%m月%d日 %H:%M:%S")
+    return local_time(ms, "%Y年%m月%d日 %H:%M:%S")
 
 
 def _card(title: str, body: str) -> str:
@@ -186,8 +185,9 @@ class VillageMap(MapView):
     def _here(self, township: str, village: str) -> bool:
         return village == self.village.name and township in ("", self.village.township)
 
-    def _wants_device(self, d: Device) -> bool:
-        return self._here(d.township, d.village) and super()._wants_device(d)
+    def _device_filter(self) -> Callable[[Device], bool]:
+        wanted = super()._device_filter()
+        return lambda d: self._here(d.township, d.village) and wanted(d)
 
     def _wants_ticket(self, t: dict[str, Any]) -> bool:
         return self._here(t["township"], t["village"]) and super()._wants_ticket(t)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 import panel as pn
@@ -13,6 +13,7 @@ from bokeh.models.widgets.tables import DataTable, HTMLTemplateFormatter, TableC
 
 from ops_center.background import Loader
 from ops_center.health_probe import FAIL, OK, STATUS_COLOR, WARN, HealthRow, collect
+from ops_center.labels import CST
 from ops_center.session import OpsSession
 
 SLUG = "health"
@@ -21,7 +22,6 @@ PERMISSION = "view"
 ORDER = 900  # after every other page
 
 REFRESH_MS = 5_000
-BEIJING = timezone(timedelta(hours=8))
 COLUMNS = ("group", "name", "status", "value", "detail")
 _BADGE = ('<span style="background:<%= color %>;color:#fff;padding:1px 8px;border-radius:3px;font-weight:bold">'
           "<%- value %></span>")  # fmt: skip
@@ -67,7 +67,7 @@ class HealthView(param.Parameterized):
             self.summary = f'<b style="color:{STATUS_COLOR[WARN]}">{warns} 项需注意</b>'
         else:
             self.summary = f'<b style="color:{STATUS_COLOR[OK]}">全部正常</b>'
-        self.updated = datetime.now(BEIJING).strftime("%H:%M:%S")
+        self.updated = datetime.now(CST).strftime("%H:%M:%S")
 
     @param.depends("summary", "updated")
     def heading(self) -> pn.pane.HTML:

@@ -9,8 +9,9 @@ import panel as pn
 
 from core.events import now_ms
 from ops_center.access import in_scope
+from ops_center.labels import SEVERITY_ZH
 from ops_center.session import OpsSession
-from ops_center.ticket_panel import SEVERITY_ZH, TicketPanel
+from ops_center.ticket_panel import TicketPanel
 
 SLUG = "incidents"
 TITLE = "事件处置"

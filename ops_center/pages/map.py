@@ -16,6 +16,7 @@ from bokeh.models.annotations import LabelSet
 from bokeh.plotting import figure
 
 from ops_center.access import in_scope
+from ops_center.labels import KIND_ZH, SEVERITY_COLOR, SEVERITY_ZH, STATUS_COLOR, STATUS_ZH
 from ops_center.live import Device, LiveState, mercator
 from ops_center.session import OpsSession
 
@@ -24,12 +25,7 @@ TITLE = "一张图"
 PERMISSION = "view"
 ORDER = 10
 
-KIND_ZH = {"wristband": "康养手环", "beehive": "智能蜂箱", "camera": "视频监控", "station": "劝导站"}
 MARKERS = {"wristband": "circle", "beehive": "square", "camera": "triangle", "station": "diamond"}
-STATUS_ZH = {"ok": "正常", "warn": "需关注", "alarm": "告警", "offline": "离线", "unknown": "未上报"}
-STATUS_COLOR = {"ok": "#27ae60", "warn": "#f39c12", "alarm": "#e74c3c", "offline": "#7f8c8d", "unknown": "#bdc3c7"}
-SEVERITY_ZH = {1: "特急", 2: "紧急", 3: "一般", 4: "提示"}
-SEVERITY_COLOR = {1: "#c0392b", 2: "#e67e22", 3: "#f1c40f", 4: "#3498db"}
 POLL_MS = 250  # how often a session looks for a newer live version (nothing is sent when there is none)
 BULK = 0.3  # above this share of changed rows, one slice patch per column replaces per-row patches
 
@@ -99,14 +95,11 @@ class MapView(param.Parameterized):
     # --- what this session may and wants to see ------------------------------------------------------------------
 
     def _device_filter(self) -> Callable[[Device], bool]:
-        """What `_wants_device` asks, with the filters read once: it runs over every device of the county."""
+        """Whether this session shows a device, with the filters read once: it runs over every device of the county."""
         user, kinds, town = self.session.user, frozenset(self.kinds), self.township
         if user.level == "county" and town == "全部":
             return lambda d: d.kind in kinds
         return lambda d: d.kind in kinds and town in ("全部", d.township) and in_scope(user, d.township, d.village)
-
-    def _wants_device(self, d: Device) -> bool:
-        return self._device_filter()(d)
 
     def _wants_ticket(self, t: dict[str, Any]) -> bool:
         return (in_scope(self.session.user, t["township"], t["village"]) and t["severity"] in self.severities

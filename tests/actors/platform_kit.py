@@ -23,16 +23,21 @@ from core.settings import Settings
 from core.signing import device_key, sign
 
 
+def platform_settings(redis_url: str, var_dir: Path, **sections: Any) -> Settings:
+    """A test platform's settings: its own free ports, a quick sink, no models, no ops center (unless given)."""
+    page = free_port()
+    base: dict[str, Any] = {
+        "ingest": {"port": free_port()}, "watch": {"port": free_port()}, "sink": {"flush_ms": 200},
+        "serve": {"enabled": False}, "ops": {"enabled": False},
+        "push": {"port": free_port(), "page_port": page, "allowed_origins": [f"http://127.0.0.1:{page}"]},
+    }  # fmt: skip
+    return Settings(redis_url=redis_url, var_dir=var_dir, **{**base, **sections})
+
+
 @pytest.fixture
 def platform(ray_session: None, redis_url: str, var_dir: Path) -> Iterator[Platform]:
     """The platform without video (no Serve models) on the session's Ray and Redis, with its own chDB and ports."""
-    page = free_port()
-    settings = Settings(
-        redis_url=redis_url, var_dir=var_dir, ingest={"port": free_port()}, watch={"port": free_port()},
-        sink={"flush_ms": 200}, serve={"enabled": False}, ops={"enabled": False},
-        push={"port": free_port(), "page_port": page, "allowed_origins": [f"http://127.0.0.1:{page}"]},
-    )  # type: ignore[arg-type]  # fmt: skip
-    p = Platform(settings).start()
+    p = Platform(platform_settings(redis_url, var_dir)).start()
     yield p
     p.stop()
 
@@ -40,13 +45,7 @@ def platform(ray_session: None, redis_url: str, var_dir: Path) -> Iterator[Platf
 @pytest.fixture
 def video_platform(ray_session: None, redis_url: str, var_dir: Path) -> Iterator[Platform]:
     """The platform with its models on Serve (the scene detector and the plate reader) and the video hosts."""
-    page = free_port()
-    settings = Settings(
-        redis_url=redis_url, var_dir=var_dir, ingest={"port": free_port()}, watch={"port": free_port()},
-        sink={"flush_ms": 200}, serve={"enabled": True, "detectors": {"scene": {}}}, ops={"enabled": False},
-        push={"port": free_port(), "page_port": page, "allowed_origins": [f"http://127.0.0.1:{page}"]},
-    )  # type: ignore[arg-type]  # fmt: skip
-    p = Platform(settings).start()
+    p = Platform(platform_settings(redis_url, var_dir, serve={"enabled": True, "detectors": {"scene": {}}})).start()
     yield p
     p.stop()
 

@@ -21,9 +21,9 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from actors.platform import Platform
 from adapters.redis_server import free_port
 from core.gazetteer import load_gazetteer
-from core.settings import Settings
 from ops_center.accounts import Accounts, User
 from ops_center.users import create_demo_accounts, strong_password
+from tests.actors.platform_kit import platform_settings
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 # responders (duty responder) of 立节镇, each based in one of its villages
@@ -35,14 +35,8 @@ __all__ = ["arun", "wait"]
 @pytest.fixture
 def ops_platform(ray_session: None, redis_url: str, var_dir: Path) -> Iterator[Platform]:
     """The platform without video, with the operations center on a free port (logins checked every second)."""
-    page = free_port()
-    settings = Settings(
-        redis_url=redis_url, var_dir=var_dir, ingest={"port": free_port()}, watch={"port": free_port()},
-        sink={"flush_ms": 200}, serve={"enabled": False},
-        ops={"enabled": True, "port": free_port(), "session_check_s": 1.0},
-        push={"port": free_port(), "page_port": page, "allowed_origins": [f"http://127.0.0.1:{page}"]},
-    )  # type: ignore[arg-type]  # fmt: skip
-    p = Platform(settings).start()
+    ops = {"enabled": True, "port": free_port(), "session_check_s": 1.0}
+    p = Platform(platform_settings(redis_url, var_dir, ops=ops)).start()
     yield p
     p.stop()
 

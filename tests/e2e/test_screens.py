@@ -42,6 +42,13 @@ def _populate(platform: Platform) -> list[str]:
     return tickets
 
 
+def _shoot(page: Page, path: Path, settle_ms: int) -> None:
+    """Let the page settle, save its screenshot, and check that it holds a picture."""
+    page.wait_for_timeout(settle_ms)
+    page.screenshot(path=str(path))
+    assert path.stat().st_size > 20_000
+
+
 def test_map_screenshot(
     ops_platform: Platform, ops_accounts: dict[str, str], page: Page, login: Any, artifacts: Path
 ) -> None:  # fmt: skip
@@ -50,9 +57,7 @@ def test_map_screenshot(
     wait(lambda: set(tickets) <= set(bokeh_column(page, "ticket_id") or []))
     assert len(bokeh_column(page, "device_id") or []) == len(_some_devices())
     expect(page.get_by_text(re.compile(r"未办结事件 2"))).to_be_visible()
-    page.wait_for_timeout(1000)
-    page.screenshot(path=str(artifacts / "map.png"))
-    assert (artifacts / "map.png").stat().st_size > 20_000
+    _shoot(page, artifacts / "map.png", settle_ms=1000)
 
 
 def test_incident_queue_screenshot(
@@ -62,9 +67,7 @@ def test_incident_queue_screenshot(
     login(page, "lijie_op", ops_accounts["lijie_op"], path=f"/incidents?ticket={tickets[1]}")
     expect(page.get_by_text("城马村道路塌方").first).to_be_visible(timeout=20_000)
     expect(page.get_by_text("杰迪村村口垃圾堆积,请尽快清理").first).to_be_visible()
-    page.wait_for_timeout(1000)
-    page.screenshot(path=str(artifacts / "incidents.png"))
-    assert (artifacts / "incidents.png").stat().st_size > 20_000
+    _shoot(page, artifacts / "incidents.png", settle_ms=1000)
 
 
 def test_bigscreen_screenshot(
@@ -75,6 +78,4 @@ def test_bigscreen_screenshot(
     login(page, "langchaba_screen", ops_accounts["langchaba_screen"], path="/bigscreen")
     assert page.url.startswith(f"{ops_url(ops_platform)}/bigscreen")
     expect(page.get_by_text("狼岔坝村").first).to_be_visible(timeout=20_000)
-    page.wait_for_timeout(3000)  # one self-refresh at least
-    page.screenshot(path=str(artifacts / "bigscreen.png"))
-    assert (artifacts / "bigscreen.png").stat().st_size > 20_000
+    _shoot(page, artifacts / "bigscreen.png", settle_ms=3000)  # one self-refresh at least

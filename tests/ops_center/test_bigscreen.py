@@ -249,3 +249,11 @@ def test_hive_panel_without_hives_says_so_instead_of_zeros() -> None:
     assert "尚未登记智能蜂箱" in hives_html(HiveFigures(0, 0, None, None, [], None))
     text = hives_html(HiveFigures(2, 0, None, None, [], 0))
     assert "暂无数据" in text and "0<span" in text  # adoption connected, none adopted
+
+
+@pytest.mark.asyncio
+async def test_a_county_account_sees_only_the_chosen_village_on_the_screen_map(ctx: OpsContext) -> None:
+    county = User(username="c", name="c", level="county", duties=["operator"])
+    view = ScreenView(OpsSession(ctx, county, "sid", "127.0.0.1"), ctx.gazetteer.village(VILLAGE, TOWN))
+    assert len(ctx.live.devices) > 6  # the county has devices elsewhere too
+    assert sorted(view.map.devices.data["device_id"]) == ["CAM1", "HV1", "HV2", "HV3", "WB1", "WB2"]

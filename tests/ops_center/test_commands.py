@@ -57,13 +57,19 @@ async def desk_running(ctx: OpsContext) -> tuple[IncidentDesk, asyncio.Task[None
     return desk, asyncio.get_running_loop().create_task(loop())
 
 
+async def opened(ctx: OpsContext, desk: IncidentDesk, text: str, village: str, category: str) -> str:
+    """A citizen report, once the running desk has opened its ticket."""
+    tid = await submit_report(ctx.redis, text=text, village=village, category=category, reporter="citizen-1")
+    while tid not in desk.tickets:
+        await asyncio.sleep(0.02)
+    return tid
+
+
 @pytest.mark.asyncio
 async def test_an_operator_accepts_a_ticket_of_their_township_and_it_is_audited(ctx: OpsContext) -> None:
     desk, task = await desk_running(ctx)
     try:
-        tid = await submit_report(ctx.redis, text="村道塌方", village="杰迪村", category="基础设施", reporter="c1")
-        while tid not in desk.tickets:
-            await asyncio.sleep(0.02)
+        tid = await opened(ctx, desk, "村道塌方", "杰迪村", "基础设施")
         session = await logged_in(ctx, LIJIE_OP)
         result = await commands.send(session, tid, "accept")
         assert result.ok is True
@@ -81,9 +87,7 @@ async def test_an_operator_accepts_a_ticket_of_their_township_and_it_is_audited(
 async def test_another_townships_ticket_is_refused_before_the_commands_stream(ctx: OpsContext) -> None:
     desk, task = await desk_running(ctx)
     try:
-        tid = await submit_report(ctx.redis, text="垃圾堆积", village="土桥子村", category="环境卫生", reporter="c2")
-        while tid not in desk.tickets:
-            await asyncio.sleep(0.02)
+        tid = await opened(ctx, desk, "垃圾堆积", "土桥子村", "环境卫生")
         sent_before = await ctx.redis.xlen(COMMANDS)
         with pytest.raises(AccessDenied, match="不在"):
             await commands.send(await logged_in(ctx, LIJIE_OP), tid, "accept")
@@ -113,9 +117,7 @@ async def test_a_logged_out_session_cannot_act(ctx: OpsContext) -> None:
     await ctx.accounts.logout(session.sid)
     desk, task = await desk_running(ctx)
     try:
-        tid = await submit_report(ctx.redis, text="井盖缺失", village="杰迪村", category="基础设施", reporter="c4")
-        while tid not in desk.tickets:
-            await asyncio.sleep(0.02)
+        tid = await opened(ctx, desk, "井盖缺失", "杰迪村", "基础设施")
         with pytest.raises(AccessDenied, match="登录"):
             await commands.send(session, tid, "accept")
         assert await ctx.redis.xlen(COMMANDS) == 0

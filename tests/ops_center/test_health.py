@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
-import pytest_asyncio
 import redis.asyncio as aioredis
 
 from adapters import bus
@@ -20,16 +18,6 @@ from ops_center.background import Loader
 from ops_center.context import OpsContext
 from ops_center.live import LiveState
 from ops_center.pages.health import HealthView
-
-
-@pytest_asyncio.fixture
-async def r(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    """An async client of the session's Redis (emptied for this test)."""
-    client = aioredis.from_url(redis_url)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 async def fill(r: aioredis.Redis, stream: str, ages_s: list[float]) -> list[bytes]:
