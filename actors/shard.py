@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -179,14 +178,11 @@ class Shard:
     async def run(self) -> None:
         """Process until cancelled; a failed batch is retried from the pending list."""
         await self.start()
-        last_trim = time.monotonic()
         while True:
             raise_if_cancelled()
             try:
                 await self.round()
-                if time.monotonic() - last_trim > 10:
-                    last_trim = time.monotonic()
-                    await self.consumer.trim()
+                await self.consumer.trim_every(10)
             except Exception as exc:
                 log.warning("%s round failed, retrying: %s", self.consumer.stream, exc)
                 self.consumer.retry_pending()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 import redis.asyncio as aioredis
@@ -64,6 +65,7 @@ class Consumer:
     settings: BusSettings
     count: int = 0  # entries per read; 0 means settings.read_count
     _recovering: bool = True  # start by re-reading our own pending entries
+    _trimmed: float = field(default_factory=time.monotonic)  # when `trim_every` last trimmed (monotonic s)
 
     async def ensure_group(self) -> None:
         """Create the stream and group when missing (reading from the start)."""
@@ -118,6 +120,13 @@ class Consumer:
             pipe.xack(self.stream, self.group, *[e[0] for e in entries])
             await pipe.execute()
         log.error("dead-lettered %d entries from %s: %s", len(entries), self.stream, error[:200])
+
+    async def trim_every(self, seconds: float) -> None:
+        """`trim` when at least `seconds` have passed since this consumer last did (call it every round)."""
+        now = time.monotonic()
+        if now - self._trimmed >= seconds:
+            self._trimmed = now
+            await self.trim()
 
     async def trim(self) -> None:
         """Drop entries every group has consumed and acknowledged (stream stays bounded)."""

@@ -40,14 +40,11 @@ class TelemetrySink:
     async def run(self) -> None:
         """Write a batch every flush interval until cancelled."""
         interval = self.settings.sink.flush_ms / 1000
-        next_trim = time.monotonic() + 10
         while True:
             started = time.monotonic()
             try:
                 await self.round()
-                if started > next_trim:  # the store stream keeps only what is not yet written
-                    next_trim = started + 10
-                    await self.consumer.trim()
+                await self.consumer.trim_every(10)  # the store stream keeps only what is not yet written
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # ClickHouse or Redis trouble: retry the same entries next round

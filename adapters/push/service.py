@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 from aiohttp import web
 
@@ -71,13 +70,10 @@ class PushService:
         return await self.fallback.tick()
 
     async def _check_loop(self) -> None:
-        trimmed = 0.0
         while True:
             try:
                 await self.check()
-                if time.monotonic() - trimmed > TRIM_EVERY_S:  # consumed, acknowledged entries leave the stream
-                    trimmed = time.monotonic()
-                    await self.server.consumer.trim()
+                await self.server.consumer.trim_every(TRIM_EVERY_S)  # consumed, acknowledged entries leave
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,14 +108,11 @@ class SpeakerService:
     async def run(self) -> None:
         """Consume until cancelled; a failed read is retried from the pending list."""
         await self.start()
-        last_trim = time.monotonic()
         while True:
             raise_if_cancelled()
             try:
                 await self.round()
-                if time.monotonic() - last_trim > 60:
-                    last_trim = time.monotonic()
-                    await self.consumer.trim()
+                await self.consumer.trim_every(60)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -332,3 +332,15 @@ async def test_entries_deleted_while_pending_are_skipped_and_leave_the_pending_l
     assert await pending_ids(r) == {}  # nothing stuck in the pending list to hold back trim()
     assert await restarted.read(block_ms=0) == []
     assert not restarted.recovering
+
+
+@pytest.mark.asyncio
+async def test_trim_every_trims_only_when_due(r: aioredis.Redis) -> None:
+    c = Consumer(r, STREAM, "g", "c", bus(), count=1000)
+    await c.ensure_group()
+    await _fill(r, 1000)
+    await c.ack([e[0] for e in await c.read(block_ms=0)])
+    await c.trim_every(3600)  # just created: not due yet
+    assert await r.xlen(STREAM) == 1000
+    await c.trim_every(0)
+    assert await r.xlen(STREAM) < 1000
