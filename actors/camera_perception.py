@@ -117,7 +117,7 @@ class CameraPerception:
         return out
 
     async def _detect(self, frame: np.ndarray) -> list[Detection]:
-        return cast(list[Detection], await self.models.detector(self.config.model).detect.remote(frame))
+        return cast(list[Detection], await self.models.detector(self.config.model).detect(frame))
 
     async def perceive(self, frame: np.ndarray | None, now: int) -> CameraReading:
         """Detect, track and measure one frame (None = no new picture this tick)."""

@@ -118,7 +118,7 @@ class StationPerception:
         ]
 
     async def _detect(self, frame: np.ndarray, model: str, dx: float = 0.0, dy: float = 0.0) -> list[Detection]:
-        dets: list[Detection] = await self.models.detector(model).detect.remote(frame)
+        dets: list[Detection] = await self.models.detector(model).detect(frame)
         return self._canonical(dets, dx, dy)
 
     async def _riders(self, frame: np.ndarray, bikes: list[Detection]) -> list[Detection]:

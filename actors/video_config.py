@@ -239,7 +239,7 @@ class VideoModels(Protocol):
     """The model handles a video host hands to perception (serve.app handles)."""
 
     def detector(self, name: str) -> Any:
-        """DeploymentHandle of detector `name` (`await h.detect.remote(frame)` -> list[Detection])."""
+        """Client of detector `name` (`await client.detect(frame)` -> list[Detection], serve.client)."""
 
     def plate_reader(self) -> Any:
         """DeploymentHandle of the plate reader (`await h.read.remote(crop)` -> PlateRead | None)."""

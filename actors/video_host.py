@@ -43,11 +43,12 @@ class ServeModels:
         self._handles: dict[str, Any] = {}
 
     def detector(self, name: str) -> Any:
-        """Handle of detector application detector-<name>."""
+        """Client of detector application detector-<name> (serve.client.DetectorClient)."""
         if name not in self._handles:
             from serve.app import detector_handle
+            from serve.client import DetectorClient
 
-            self._handles[name] = detector_handle(name)
+            self._handles[name] = DetectorClient(detector_handle(name))
         return self._handles[name]
 
     def plate_reader(self) -> Any:

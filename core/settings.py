@@ -105,7 +105,9 @@ class DeploymentSettings(_Section):
     intra_op_threads: int = Field(
         0, ge=0, description="onnxruntime intra-op threads per replica; 0 means every core the replica may use."
     )
-    max_batch_size: int = Field(8, ge=1, description="Most requests @serve.batch runs as one batch.")
+    max_batch_size: int = Field(
+        4, ge=1, description="Most requests @serve.batch runs as one batch (two batches run at once); raise it on GPUs."
+    )
     batch_wait_timeout_s: float = Field(
         0.01, ge=0, le=5, description="Longest wait for a batch to fill before a partial batch runs."
     )

@@ -29,11 +29,16 @@ class Letterbox:
     height: int
 
 
+def fit_scale(height: int, width: int, size: tuple[int, int]) -> float:
+    """The factor that fits a height x width frame into (height, width) `size` keeping its aspect ratio."""
+    return min(size[0] / height, size[1] / width)
+
+
 def letterbox(frame: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, Letterbox]:
     """Resize keeping aspect ratio into (height, width) `size`, pad with grey 114; returns the image and its mapping."""
     h, w = frame.shape[:2]
     out_h, out_w = size
-    scale = min(out_h / h, out_w / w)
+    scale = fit_scale(h, w, size)
     new_w, new_h = round(w * scale), round(h * scale)
     resized = frame if (new_w, new_h) == (w, h) else cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     dw, dh = (out_w - new_w) / 2, (out_h - new_h) / 2

@@ -1,9 +1,11 @@
 """`python -m sim.bench detector --json`: one detector bare in this process vs through Serve, batched and unbatched.
 
-The same model file, frames, thresholds and onnxruntime session options run three ways:
-- bare: YoloModel in this process, one frame per run (the fastest a single caller can go);
-- serve: the Detector deployment with @serve.batch, driven by `cameras` concurrent clients each awaiting its frames;
-- unbatched serve: the same deployment reconfigured live to max_batch_size 1, the same clients.
+The same model file, frames, thresholds and onnxruntime session options run four ways:
+- bare: YoloModel in a process of its own, one frame per run (`bare_fps`, the issue's baseline);
+- bare batched: the same, `batch_size` frames per run (`bare_batched_fps`, onnxruntime's own batching gain);
+- serve: the Detector deployment with @serve.batch, driven by `cameras` concurrent clients each awaiting its frames
+  through serve.client.DetectorClient, as the video hosts call it;
+- unbatched serve: the same deployment with max_batch_size 1, the same clients.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from core.settings import Settings
+from serve.client import DetectorClient
 from serve.detector import YoloModel
 
 log = logging.getLogger(__name__)
@@ -55,20 +58,21 @@ class _BareRunner:
         self.model, self.frames, self.thresholds = YoloModel(Path(path), threads), frames, thresholds
         self.model.detect_batch(frames[:2], **thresholds)  # warm-up
 
-    def seconds(self, start: int, count: int) -> float:
-        """Wall time of `count` batch-1 runs over the frames."""
+    def seconds(self, start: int, count: int, batch: int = 1) -> float:
+        """Wall time of running `count` frames through the model `batch` frames per run."""
         began = time.perf_counter()
-        for i in range(start, start + count):
-            self.model.detect_batch([self.frames[i % len(self.frames)]], **self.thresholds)
+        for i in range(start, start + count, batch):
+            picked = [self.frames[k % len(self.frames)] for k in range(i, min(i + batch, start + count))]
+            self.model.detect_batch(picked, **self.thresholds)
         return time.perf_counter() - began
 
 
-async def _drive(handle: Any, frames: list[np.ndarray], start: int, total: int, cameras: int) -> float:
+async def _drive(client: DetectorClient, frames: list[np.ndarray], start: int, total: int, cameras: int) -> float:
     """Seconds for `cameras` clients to get through `total` frames, each awaiting one call at a time."""
 
     async def camera(index: int, count: int) -> None:
         for k in range(count):
-            await handle.detect.remote(frames[(start + index * 7 + k) % len(frames)])
+            await client.detect(frames[(start + index * 7 + k) % len(frames)])
 
     shares = [total // cameras + (1 if c < total % cameras else 0) for c in range(cameras)]
     began = time.perf_counter()
@@ -77,7 +81,12 @@ async def _drive(handle: Any, frames: list[np.ndarray], start: int, total: int, 
 
 
 def detector(
-    model: str | None = None, frames: int = 96, cameras: int = 8, batch_size: int = 8, threads: int = 0, rounds: int = 4
+    model: str | None = None,
+    frames: int = 1200,
+    cameras: int = 8,
+    batch_size: int = 4,
+    threads: int = 0,
+    rounds: int = 6,
 ) -> dict[str, Any]:
     """Measure bare vs Serve (batched and unbatched) throughput of one detector on rendered village frames."""
     import ray
@@ -104,41 +113,53 @@ def detector(
     one = det.model_copy(update={"max_batch_size": 1, "model_path": path})
     cfg = settings.serve.model_copy(update={"detectors": {name: det, unbatched_name: one}})
     per_round = max(cameras, frames // rounds)
-    spent = {"bare": 0.0, "serve": 0.0, "unbatched": 0.0}
+    spent = {"bare": 0.0, "bare_batched": 0.0, "serve": 0.0, "unbatched": 0.0}
+    work: dict[str, dict[str, Any]] = {}
     ray.init(num_cpus=os.cpu_count() or 2, include_dashboard=False, logging_level=logging.WARNING)
     try:
         serve.start(proxy_location="Disabled")
         serve.run_many([detector_target(cfg, name), detector_target(cfg, unbatched_name)])
-        batched_handle, unbatched_handle = detector_handle(name), detector_handle(unbatched_name)
+        batched, unbatched = DetectorClient(detector_handle(name)), DetectorClient(detector_handle(unbatched_name))
         bare: Any = ray.remote(num_cpus=0)(_BareRunner).remote(str(path), threads, images, thresholds)
 
         async def rounds_of_all() -> None:
-            for handle in (batched_handle, unbatched_handle):  # warm-up: routing, replica loops, threads
-                await _drive(handle, images, 0, 2 * cameras, cameras)
+            for client in (batched, unbatched):  # warm-up: routing, replica loops, threads
+                await _drive(client, images, 0, 2 * cameras, cameras)
+            work["before"] = await batched.handle.info.remote()
             # Modes take turns round by round, so load from anything else on the machine hits them alike.
             for r in range(rounds):
                 spent["bare"] += await bare.seconds.remote(r * per_round, per_round)
-                spent["serve"] += await _drive(batched_handle, images, r * per_round, per_round, cameras)
-                spent["unbatched"] += await _drive(unbatched_handle, images, r * per_round, per_round, cameras)
+                spent["bare_batched"] += await bare.seconds.remote(r * per_round, per_round, batch_size)
+                spent["serve"] += await _drive(batched, images, r * per_round, per_round, cameras)
+                spent["unbatched"] += await _drive(unbatched, images, r * per_round, per_round, cameras)
+
+            work["after"] = await batched.handle.info.remote()
 
         asyncio.run(rounds_of_all())
-        info = batched_handle.info.remote().result()
     finally:
         serve.shutdown()
         ray.shutdown()
     total = per_round * rounds
     bare_fps, serve_fps, unbatched_fps = (total / spent[k] for k in ("bare", "serve", "unbatched"))
+    bare_batched_fps = total / spent["bare_batched"]
+    info = work["after"]
+    batches = max(1, info["batches"] - work["before"]["batches"])
+    busy = info["busy_s"] - work["before"]["busy_s"]
     return {
         "bare_fps": round(bare_fps, 2),
         "serve_fps": round(serve_fps, 2),
         "overhead_pct": round(100 * (bare_fps - serve_fps) / bare_fps, 1),
         "batch_size": batch_size,
         "unbatched_serve_fps": round(unbatched_fps, 2),
+        "bare_batched_fps": round(bare_batched_fps, 2),
+        "overhead_vs_bare_batched_pct": round(100 * (bare_batched_fps - serve_fps) / bare_batched_fps, 1),
         "batching_gain": round(serve_fps / unbatched_fps, 3),
         "model": name,
         "frames": total,
         "cameras": cameras,
         "rounds": rounds,
+        "mean_batch": round((info["frames"] - work["before"]["frames"]) / batches, 2),
+        "replica_busy_pct": round(100 * busy / spent["serve"], 1),
         "threads": info["intra_op_threads"],
         "static_batch": info["static_batch"],
         "input_size": info["input_size"],

@@ -8,12 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from ray import serve
 from serve_testkit import MODELS, white, yolo_onnx
 
 from core.settings import Settings
 from serve.app import deploy, detector_handle, plate_reader_handle, shutdown_serve
+from serve.client import DetectorClient
 from serve.detector import YoloModel
 from sim.plate import YELLOW, random_plate, render_plate
 
@@ -59,6 +61,26 @@ async def test_concurrent_cameras_each_get_their_own_answer(served: Path) -> Non
     local = YoloModel(served, intra_op_threads=1).detect_batch(frames, conf=0.3)
     assert answers == local
     assert answers[0] == [] and len(answers[-3]) == 2
+
+
+@pytest.mark.asyncio
+async def test_the_client_sends_a_shrunk_frame_and_answers_in_the_original_pixels(served: Path) -> None:
+    handle = detector_handle("tiny")
+    before = await handle.info.remote()
+    dets = await DetectorClient(handle).detect(white(360, 640))
+    assert [(d.label, d.x1, d.y1, d.x2, d.y2) for d in dets] == [
+        ("Normal", 220.0, 130.0, 420.0, 230.0),
+        ("Fall", 60.0, 320.0, 140.0, 360.0),
+    ]
+    after = await handle.info.remote()
+    assert after["frames"] == before["frames"] + 1
+    assert after["batches"] == before["batches"] + 1
+
+
+@pytest.mark.asyncio
+async def test_the_client_passes_a_bad_frame_to_the_replica_to_be_named(served: Path) -> None:
+    with pytest.raises(ValueError, match="RGB"):
+        await DetectorClient(detector_handle("tiny")).detect(np.zeros((64, 64), np.uint8))
 
 
 @pytest.mark.asyncio

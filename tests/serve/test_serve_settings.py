@@ -38,7 +38,7 @@ def test_unknown_keys_and_bad_names_are_errors() -> None:
 def test_user_config_carries_only_the_live_knobs() -> None:
     det = ServeSettings().detectors["fall"]
     assert detector_user_config(det) == {
-        "conf": 0.4, "iou": 0.45, "max_detections": 100, "max_batch_size": 8, "batch_wait_timeout_s": 0.01,
+        "conf": 0.4, "iou": 0.45, "max_detections": 100, "max_batch_size": 4, "batch_wait_timeout_s": 0.01,
     }  # fmt: skip
 
 
