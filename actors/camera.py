@@ -8,17 +8,16 @@ while detecting the presence of a person needs neither.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import msgspec
 
 from actors.base import BaseState, DeviceActor, DeviceProfile
+from actors.camera_objects import Condition, Obj, TrackMemo, hidden, ms, track_vehicles
 from actors.camera_perception import CameraPerception
 from actors.video_config import VideoConfig, load_video_config
 from core.events import DeviceEvent, Message
-from core.vision import FALLEN, FIRE, GARBAGE, PEOPLE, SMOKE, VEHICLES
+from core.vision import FALLEN, FIRE, GARBAGE, PEOPLE, SMOKE
 
 
 class CameraReading(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -42,18 +41,6 @@ class Episode(msgspec.Struct, array_like=True):
     missed: int = 0
 
 
-class TrackMemo(msgspec.Struct, array_like=True):
-    """What the actor remembers of one tracked object: last ground point and where it has stood still since when."""
-
-    label: str
-    x: float
-    y: float
-    ax: float  # anchor: where it stands still
-    ay: float
-    still_since: int
-    missed: int = 0
-
-
 class CameraState(BaseState, kw_only=True):
     """Everything a camera actor remembers: picture health, open episodes, cooldowns and tracks."""
 
@@ -67,36 +54,8 @@ class CameraState(BaseState, kw_only=True):
     episodes: dict[str, Episode] = msgspec.field(default_factory=dict)  # by scenario key, e.g. "crowd:村口广场"
     fired: dict[str, int] = msgspec.field(default_factory=dict)  # scenario key -> when its event was last raised
     tracks: dict[int, TrackMemo] = msgspec.field(default_factory=dict)  # vehicle tracks
-
-
-@dataclass(frozen=True)
-class Obj:
-    """One detected object of a reading."""
-
-    label: str
-    track: int
-    x1: float
-    y1: float
-    x2: float
-    y2: float
-    score: float
-
-    @property
-    def ground(self) -> tuple[float, float]:
-        """Bottom-centre (ground contact) point, the anchor for zones and lines."""
-        return ((self.x1 + self.x2) / 2, self.y2)
-
-
-@dataclass(frozen=True)
-class Condition:
-    """A scenario condition holding in this frame: what to raise once it has held long enough."""
-
-    type: str
-    detail: dict[str, Any]
-    need_ms: int = 0  # held at least this long ...
-    need_frames: int = 1  # ... over at least this many frames
-    scope: str = ""  # event id suffix (zone, line, track) so one frame can raise several of a type
-    since: int = 0  # the condition cannot be older than this (e.g. when a vehicle last moved)
+    piles: list[tuple[float, float, float, float]] = msgspec.field(default_factory=list)  # garbage last seen here
+    people: dict[int, tuple[int, float, float]] = msgspec.field(default_factory=dict)  # track -> when, where seen
 
 
 def objects(r: CameraReading) -> list[Obj]:
@@ -151,8 +110,8 @@ class CameraActor(DeviceActor[CameraReading]):
             for o in objs:
                 counts[o.label] = counts.get(o.label, 0) + 1
             st.counts = counts
-            conditions, instant = self._conditions(objs, ts)
-            events += self._episodes(conditions, ts, msg.seq)
+            conditions, instant, waiting = self._conditions(objs, ts)
+            events += self._episodes(conditions, waiting, ts, msg.seq)
             events += [e for key, c in instant.items() if (e := self._raise(key, c, ts, msg.seq)) is not None]
         return events
 
@@ -172,29 +131,34 @@ class CameraActor(DeviceActor[CameraReading]):
 
     # --- scenarios ------------------------------------------------------------------------
 
-    def _conditions(self, objs: list[Obj], ts: int) -> tuple[dict[str, Condition], dict[str, Condition]]:
-        """Dwell conditions holding in this frame, and instant ones (line crossings), by scenario key."""
-        c, out = self.config, {}
+    def _conditions(self, objs: list[Obj], ts: int) -> tuple[dict[str, Condition], dict[str, Condition], set[str]]:
+        """Dwell conditions holding in this frame, instant ones (line crossings), and the keys of static objects
+        hidden behind something this frame (their episodes wait rather than count a miss)."""
+        st, c, out = self.state, self.config, {}
         detail: dict[str, Any]
+        waiting: set[str] = set()
         garbage = [o for o in objs if o.label == GARBAGE]
         if garbage:
             out["garbage"] = Condition("garbage", {"count": len(garbage)}, ms(c.garbage_s))
+            st.piles = [o.box for o in garbage]
+        elif "garbage" in st.episodes and any(hidden(box, objs, GARBAGE) for box in st.piles):
+            waiting.add("garbage")
         for label in (FIRE, SMOKE):
             seen = [o for o in objs if o.label == label]
             if seen:
                 detail = {"count": len(seen), "score": round(max(o.score for o in seen), 3)}
                 out[label] = Condition(label, detail, need_frames=c.fire_frames)
         people = [o for o in objs if o.label in PEOPLE]
+        recent = self._recent_people(people, ts)
         for z in c.zones:
             if not z.active(ts):
                 continue
             inside = [o for o in people if z.contains(o.ground)]
             key = f"{z.purpose}:{z.name}"
             base: dict[str, Any] = {"zone": z.name}
-            if z.purpose == "crowd" and len(inside) >= c.crowd_min:
-                out[key] = Condition(
-                    "crowd", {**base, "count": len(inside)}, ms(c.crowd_s), scope=z.name
-                )
+            crowd = max(len(inside), sum(1 for point in recent if z.contains(point))) if z.purpose == "crowd" else 0
+            if z.purpose == "crowd" and crowd >= c.crowd_min:
+                out[key] = Condition("crowd", {**base, "count": crowd}, ms(c.crowd_s), scope=z.name)
             elif z.purpose == "restricted" and inside:
                 detail = {**base, "count": len(inside), "hours": list(z.hours) if z.hours else None}
                 out[key] = Condition("restricted_zone", detail, ms(c.restricted_s), scope=z.name)
@@ -211,51 +175,21 @@ class CameraActor(DeviceActor[CameraReading]):
             elif z.purpose == "elderly_area" and (fallen := [o for o in inside if o.label == FALLEN]):
                 detail = {**base, "count": len(fallen)}
                 out[key] = Condition("person_fall", detail, ms(c.fall_s), scope=z.name)
-        instant = self._vehicles(objs, ts, out)
-        return out, instant
+        instant = track_vehicles(st, c, objs, ts, out, waiting)
+        return out, instant, waiting
 
-    def _vehicles(self, objs: list[Obj], ts: int, out: dict[str, Condition]) -> dict[str, Condition]:
-        """Update track memory; parking dwell conditions go into `out`, wrong-way crossings are returned."""
-        st, c = self.state, self.config
-        instant: dict[str, Condition] = {}
-        seen: set[int] = set()
-        for o in objs:
-            if o.track < 0 or o.label not in VEHICLES:
-                continue
-            seen.add(o.track)
-            x, y = o.ground
-            memo = st.tracks.get(o.track)
-            if memo is None:
-                st.tracks[o.track] = memo = TrackMemo(o.label, x, y, x, y, ts)
-            else:
-                for line in c.lines:
-                    way = line.crossing((memo.x, memo.y), (x, y))
-                    if way is not None and way == line.forbidden:
-                        scope = f"{line.name}:{o.track}"
-                        detail = {"violation": "wrong_way", "line": line.name, "track": o.track, "vehicle": o.label,
-                                  "direction": way}  # fmt: skip
-                        instant[f"wrong_way:{scope}"] = Condition("vehicle_violation", detail, scope=scope)
-            memo.x, memo.y, memo.missed, memo.label = x, y, 0, o.label
-            # a standing vehicle's box jitters by a few pixels from frame to frame; moving means more than that
-            still_px = max(c.parking_move_px, c.parking_move_frac * (o.x2 - o.x1))
-            if math.hypot(x - memo.ax, y - memo.ay) >= still_px:
-                memo.ax, memo.ay, memo.still_since = x, y, ts
-            for z in c.zones:
-                if z.purpose == "no_parking" and z.active(ts) and z.contains((x, y)):
-                    scope = f"{z.name}:{o.track}"
-                    detail = {"violation": "parking", "zone": z.name, "track": o.track, "vehicle": o.label}
-                    out[f"parking:{scope}"] = Condition(
-                        "vehicle_violation", detail, ms(c.parking_s), scope=scope,
-                        since=memo.still_since,
-                    )  # fmt: skip
-        for tid in [t for t in st.tracks if t not in seen]:
-            memo = st.tracks[tid]
-            memo.missed += 1
-            if memo.missed > c.static_frames:  # a parked vehicle hidden by a passer-by keeps its standing time
-                del st.tracks[tid]
-        return instant
+    def _recent_people(self, people: list[Obj], ts: int) -> list[tuple[float, float]]:
+        """Where each tracked person seen within crowd_memory_s last stood: in a crowd some are hidden in any one
+        frame, each by another person, so the crowd counts everyone seen there lately, not one frame's boxes."""
+        st = self.state
+        for o in people:
+            if o.track >= 0:
+                st.people[o.track] = (ts, *o.ground)
+        horizon = ts - ms(self.config.crowd_memory_s)
+        st.people = {t: seen for t, seen in st.people.items() if seen[0] >= horizon}
+        return [(x, y) for _, x, y in st.people.values()]
 
-    def _episodes(self, conditions: dict[str, Condition], ts: int, seq: int) -> list[DeviceEvent]:
+    def _episodes(self, conditions: dict[str, Condition], waiting: set[str], ts: int, seq: int) -> list[DeviceEvent]:
         """Advance every episode by one analysed frame; raise those that have held long enough."""
         st = self.state
         events: list[DeviceEvent] = []
@@ -273,7 +207,7 @@ class CameraActor(DeviceActor[CameraReading]):
                 e = self._raise(key, Condition(cond.type, detail, scope=cond.scope), ts, seq)
                 if e is not None:
                     events.append(e)
-        for key in [k for k in st.episodes if k not in conditions]:
+        for key in [k for k in st.episodes if k not in conditions and k not in waiting]:
             ep = st.episodes[key]
             ep.missed += 1
             if ep.missed > self._tolerance(key):
@@ -332,8 +266,3 @@ class CameraActor(DeviceActor[CameraReading]):
             "last_frame": st.last_frame, "offline": st.cam_offline, "frozen": st.frozen, "motion": st.motion,
             "counts": dict(st.counts), "open": sorted(st.episodes), "applied": st.applied, "last_seq": st.last_seq,
         }  # fmt: skip
-
-
-def ms(seconds: float) -> int:
-    """Seconds (config) to milliseconds (clock)."""
-    return round(seconds * 1000)

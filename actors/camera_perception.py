@@ -107,17 +107,24 @@ class CameraPerception:
         self.last_error: str | None = None
 
     def canonical(self, raw: list[Detection]) -> list[Detection]:
-        """Map model class names to canonical labels and drop unmapped or low-confidence detections."""
+        """Map model class names to canonical labels; drop unmapped ones and those too weak even to continue a track."""
         c = self.config
         out: list[Detection] = []
         for d in raw:
             label = c.classes.get(d.label)
-            if label is not None and d.score >= c.min_score:
+            if label is not None and d.score >= c.track_min_score:
                 out.append(Detection(d.x1, d.y1, d.x2, d.y2, d.score, label))
         return out
 
     async def _detect(self, frame: np.ndarray) -> list[Detection]:
         return cast(list[Detection], await self.models.detector(self.config.model).detect(frame))
+
+    def tracked(self, dets: list[Detection]) -> tuple[list[Detection], list[int]]:
+        """Track; keep what is confident enough, and weak detections that continue a track (ByteTrack's point)."""
+        tracked, ids = self.tracker.update(dets)
+        floor = self.config.min_score
+        kept = [(d, t) for d, t in zip(tracked, ids, strict=True) if d.score >= floor or t >= 0]
+        return [d for d, _ in kept], [t for _, t in kept]
 
     async def perceive(self, frame: np.ndarray | None, now: int) -> CameraReading:
         """Detect, track and measure one frame (None = no new picture this tick)."""
@@ -137,7 +144,7 @@ class CameraPerception:
             self.last = ([], [])
             return CameraReading(ok=True, analysed=False, motion=motion)
         latency = int((time.perf_counter() - t0) * 1000)
-        dets, ids = self.tracker.update(self.canonical(raw))
+        dets, ids = self.tracked(self.canonical(raw))
         self.last = (dets, ids)
         return CameraReading(
             ok=True, analysed=True, motion=motion, labels=[d.label for d in dets], track_ids=ids,

@@ -316,4 +316,3 @@ class IncidentDesk:
                 await asyncio.sleep(0.5)
                 self.tickets.clear()
                 await self.start()
-

@@ -139,12 +139,21 @@ class VideoConfig(_Model):
         default_factory=_default_classes,
         description="Model class name -> canonical label (core.vision.SCENE_CLASSES); unmapped classes are dropped.",
     )
-    min_score: float = Field(0.35, ge=0, le=1, description="Detections below this confidence are dropped.")
+    min_score: float = Field(
+        0.35, ge=0, le=1, description="Detections below this confidence are dropped unless they continue a track."
+    )
+    track_min_score: float = Field(
+        0.1, ge=0, le=1, description="Weaker detections still continue an existing track (ByteTrack's second stage: "
+        "a person half hidden in a crowd, a pile behind a passer-by); below this they are ignored.",
+    )  # fmt: skip
     zones: list[Zone] = Field(default_factory=list, description="Watched polygons of the picture.")
     lines: list[Line] = Field(default_factory=list, description="Direction lines of the picture.")
     garbage_s: float = Field(60, ge=0, description="A garbage pile seen this long (s) raises `garbage`.")
     crowd_min: int = Field(5, ge=1, description="Persons in a crowd zone that make a crowd.")
     crowd_s: float = Field(30, ge=0, description="A crowd lasting this long (s) raises `crowd`.")
+    crowd_memory_s: float = Field(
+        5, ge=0, description="A crowd counts every tracked person seen in its zone within this many seconds."
+    )
     restricted_s: float = Field(3, ge=0, description="A person in an active restricted zone this long (s) is reported.")
     parking_s: float = Field(60, ge=0, description="A vehicle standing in a no-parking zone this long (s) is reported.")
     parking_move_px: float = Field(
@@ -196,6 +205,8 @@ class VideoConfig(_Model):
             dup = sorted({n for n in names if names.count(n) > 1})
             if dup:
                 raise ValueError(f"{what} names must be unique; repeated: {dup}")
+        if self.track_min_score > self.min_score:
+            raise ValueError(f"track_min_score {self.track_min_score} must not exceed min_score {self.min_score}")
         if not (0 <= self.night_hours[0] <= 23 and 0 <= self.night_hours[1] <= 24):
             raise ValueError(f"night_hours {self.night_hours} must be local hours 0-24")
         return self

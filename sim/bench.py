@@ -81,9 +81,7 @@ def pipeline(seconds: float, wristbands: int, hives: int, rate: float, watch_sha
     """Run the whole path under load and measure it."""
     var = Path(tempfile.mkdtemp(prefix="zq-bench-"))
     ingest_port, watch_port = free_port(), free_port()
-    settings = Settings(
-        var_dir=var, ingest={"port": ingest_port}, watch={"port": watch_port}, serve={"enabled": False}
-    )  # type: ignore[arg-type]  # the telemetry path only: no video models
+    settings = Settings(var_dir=var, ingest={"port": ingest_port}, watch={"port": watch_port}, serve={"enabled": False})  # type: ignore[arg-type]  # the telemetry path only: no video models
     platform = Platform(settings).start()
     try:
         cfg = LoadConfig(
@@ -168,6 +166,7 @@ def main() -> None:
     v.add_argument("--seconds", type=float, default=900, help="scene length, run in real time")
     v.add_argument("--seed", type=int, default=0, help="script seed (held out from training)")
     v.add_argument("--fps", type=float, default=1.0, help="frames per second each camera samples")
+    v.add_argument("--replay", action="store_true", help="off line, in this process, no latency; lists missed episodes")
     v.add_argument("--json", action="store_true", help="print one JSON line")
     o = sub.add_parser("ops", help="the operations center map at county scale in headless Chromium")
     o.add_argument("--seconds", type=float, default=20, help="length of each measurement window")
@@ -185,7 +184,12 @@ def main() -> None:
     elif args.bench == "video":
         from sim.bench_video import video
 
-        result = video(args.cameras, args.seconds, args.seed, args.fps)
+        if args.replay:
+            from sim.video_replay import replay
+
+            result = asyncio.run(replay(args.cameras, args.seconds, args.seed, args.fps))
+        else:
+            result = video(args.cameras, args.seconds, args.seed, args.fps)
     elif args.bench == "detector":
         from sim.bench_detector import detector
 

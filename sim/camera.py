@@ -31,6 +31,17 @@ from sim.scene import render
 log = logging.getLogger(__name__)
 BOUNDARY = "frame"
 FIRST_TOWNSHIPS = ("立节镇", "峰迭镇")  # the first townships to get village cameras
+JPEG_QUALITY = 80  # what the simulated cameras compress their frames with
+
+
+def script_jpeg(script: Script, tick: int, t: float, quality: int = JPEG_QUALITY) -> bytes:
+    """The JPEG a scripted camera sends for frame `tick`, showing scene time t (sensor noise differs per tick)."""
+    noise = (script.seed * 7919 + script.index * 104_729 + tick) % (2**31)
+    frame, _ = render(script.layout, things_at(script, t), t, night=script.night, noise_seed=noise)
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(frame[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError(f"camera {script.camera_id}: JPEG encoding failed at tick {tick}")
+    return buf.tobytes()
 
 
 @dataclass
@@ -65,7 +76,7 @@ class CameraServer:
         port: int = 0,
         fps: float = 4.0,
         speed: float = 1.0,
-        quality: int = 80,
+        quality: int = JPEG_QUALITY,
         loop: bool = False,
         render_threads: int = 2,
     ) -> None:
@@ -161,14 +172,7 @@ class CameraServer:
     # --- frames ---------------------------------------------------------------------------
 
     def _render(self, feed: _Feed, tick: int) -> bytes:
-        script = feed.script
-        t = self.tick_scene_time(script.camera_id, tick)
-        noise = (script.seed * 7919 + script.index * 104_729 + tick) % (2**31)
-        frame, _ = render(script.layout, things_at(script, t), t, night=script.night, noise_seed=noise)
-        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(frame[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, self.quality])
-        if not ok:
-            raise RuntimeError(f"camera {script.camera_id}: JPEG encoding failed at tick {tick}")
-        return buf.tobytes()
+        return script_jpeg(feed.script, tick, self.tick_scene_time(feed.script.camera_id, tick), self.quality)
 
     async def frame(self, camera_id: str, tick: int | None = None) -> bytes:
         """JPEG of the camera at a tick (default now): rendered once per tick, shared by concurrent callers."""
@@ -313,6 +317,7 @@ async def _serve(args: argparse.Namespace) -> None:
     fleet = [feed.script for feed in server.feeds.values()]
     banner = f"摄像头模拟器已启动: {len(server.feeds)} 路, {server.url}/cameras"
     await serve_until_signal(server, args.redis, lambda r: provision_cameras(r, server.url, fleet), banner)
+
 
 def main() -> None:
     """Run the camera simulator until Ctrl-C."""

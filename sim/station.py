@@ -297,6 +297,7 @@ async def _serve(args: argparse.Namespace) -> None:
     banner = f"劝导站模拟器已启动: {len(server.stations)} 个, {server.url}/stations"
     await serve_until_signal(server, args.redis, lambda r: provision_stations(r, server), banner)
 
+
 def main() -> None:
     """Run the station simulator until Ctrl-C."""
     ap = argparse.ArgumentParser(description="Simulated road advisory stations: MJPEG road views and loudspeakers.")

@@ -40,6 +40,31 @@ def _matches(ep: Episode, ev: Observed, grace_s: float) -> bool:
     return detail_ok and ev.type == ep.event_type and _within(ep, ev, grace_s)
 
 
+def _sorted(events: Iterable[Observed | tuple[str, str, Mapping[str, Any], float, float]]) -> list[Observed]:
+    return sorted((Observed(*ev) for ev in events), key=lambda e: (e.scene_t, e.camera_id, e.type))
+
+
+def _assign(eps: list[Episode], obs: list[Observed], grace_s: float) -> dict[str, int]:
+    """Episode id -> index of the event that detects it: the earliest unused matching one, episodes in time order."""
+    hits: dict[str, int] = {}
+    for ep in eps:
+        hit = next((i for i, ev in enumerate(obs) if i not in hits.values() and _matches(ep, ev, grace_s)), None)
+        if hit is not None:
+            hits[ep.id] = hit
+    return hits
+
+
+def missed(
+    episodes: Iterable[Episode],
+    events: Iterable[Observed | tuple[str, str, Mapping[str, Any], float, float]],
+    grace_s: float = GRACE_S,
+) -> list[Episode]:
+    """The episodes no event detects, matched exactly as score() matches them."""
+    eps = sorted(episodes, key=lambda e: (e.start_s, e.id))
+    hits = _assign(eps, _sorted(events), grace_s)
+    return [ep for ep in eps if ep.id not in hits]
+
+
 def score(
     episodes: Iterable[Episode],
     events: Iterable[Observed | tuple[str, str, Mapping[str, Any], float, float]],
@@ -60,18 +85,17 @@ def score(
     unknown = sorted({e.scenario for e in eps} - set(SCENARIOS))
     if unknown:
         raise ValueError(f"episodes name unknown scenarios {unknown}; known: {list(SCENARIOS)}")
-    obs = sorted((Observed(*ev) for ev in events), key=lambda e: (e.scene_t, e.camera_id, e.type))
-    used: set[int] = set()
+    obs = _sorted(events)
+    hits = _assign(eps, obs, grace_s)
+    used = set(hits.values())
     latency: dict[str, list[float]] = defaultdict(list)
     total: dict[str, int] = defaultdict(int)
     found: dict[str, int] = defaultdict(int)
     for ep in eps:
         total[ep.scenario] += 1
-        hit = next((i for i, ev in enumerate(obs) if i not in used and _matches(ep, ev, grace_s)), None)
-        if hit is not None:
-            used.add(hit)
+        if ep.id in hits:
             found[ep.scenario] += 1
-            latency[ep.scenario].append(obs[hit].latency_ms)
+            latency[ep.scenario].append(obs[hits[ep.id]].latency_ms)
     false: dict[str, int] = defaultdict(int)
     repeats: dict[str, int] = defaultdict(int)
     for i, ev in enumerate(obs):

@@ -295,3 +295,70 @@ def test_live_state_summarises_what_is_seen() -> None:
     feed(a, T0, person(100, 300), person(200, 300), car(400, 300, 1))
     live = a.live()
     assert live["counts"] == {"person": 2, "car": 1} and live["offline"] is False and live["kind"] == "camera"
+
+
+def test_a_pile_hidden_behind_a_standing_car_keeps_its_episode_however_long() -> None:
+    pile = ("garbage", 100, 300, 160, 340)
+    in_front = car(130, 350, 3)  # covers three quarters of the pile
+    a = camera(garbage_s=60, static_gap_s=5)
+    run(a, T0, T0 + 29 * S, pile)
+    assert run(a, T0 + 30 * S, T0 + 49 * S, in_front) == []  # hidden 20 s, four times the static gap
+    assert types(run(a, T0 + 50 * S, T0 + 70 * S, pile)) == [(60, "garbage")]
+    b = camera(garbage_s=60, static_gap_s=5)
+    run(b, T0, T0 + 29 * S, pile)
+    run(b, T0 + 30 * S, T0 + 49 * S)  # gone for 20 s with nothing in front: the episode ends
+    assert types(run(b, T0 + 50 * S, T0 + 120 * S, pile)) == [(110, "garbage")]
+
+
+def test_one_odd_box_does_not_move_a_parked_vehicle() -> None:
+    a = camera(zones=[{"name": "消防通道", "purpose": "no_parking", "polygon": SQUARE}], parking_s=30)
+    got = [(t, e) for t in range(T0, T0 + 40 * S, S) for e in feed(a, t, car(200, 330 if t == T0 + 10 * S else 300, 4))]
+    assert types(got) == [(30, "vehicle_violation")]
+
+
+def test_a_parked_vehicle_under_a_new_track_id_keeps_its_standing_time() -> None:
+    a = camera(zones=[{"name": "消防通道", "purpose": "no_parking", "polygon": SQUARE}], parking_s=30)
+    run(a, T0, T0 + 19 * S, car(200, 300, 4))
+    got = run(a, T0 + 20 * S, T0 + 40 * S, car(200, 300, 11))
+    assert types(got) == [(30, "vehicle_violation")]
+    assert got[0][1].detail["track"] == 11
+
+
+def test_a_parked_vehicle_behind_a_passing_one_keeps_its_standing_time() -> None:
+    a = camera(zones=[{"name": "消防通道", "purpose": "no_parking", "polygon": SQUARE}], parking_s=30, static_gap_s=2)
+    run(a, T0, T0 + 9 * S, car(200, 300, 4))
+    assert run(a, T0 + 10 * S, T0 + 19 * S, car(200, 320, 8)) == []  # a van in front hides it for 10 s
+    assert types(run(a, T0 + 20 * S, T0 + 40 * S, car(200, 300, 4))) == [(30, "vehicle_violation")]
+
+
+def test_wrong_way_is_seen_across_frames_the_vehicle_was_lost_in() -> None:
+    line = {"name": "桥头单行线", "start": [320, 100], "end": [320, 360], "forbidden": "right_to_left"}
+    a = camera(lines=[line])
+    for i in range(4):  # 250 .. 310, then unseen while it crosses, then found again under a new id
+        assert feed(a, T0 + i * S, car(250 + 20 * i, 300, 2)) == []
+    got = feed(a, T0 + 6 * S, car(370, 300, 6))
+    assert [(e.type, e.detail["direction"], e.detail["track"]) for e in got] == [
+        ("vehicle_violation", "right_to_left", 6)
+    ]
+    b = camera(lines=[line])
+    for i in range(4):
+        feed(b, T0 + i * S, car(250 + 20 * i, 300, 2))
+    assert feed(b, T0 + 6 * S, car(600, 300, 6)) == []  # another vehicle, far from where this one was heading
+
+
+def test_a_crowd_counts_everyone_seen_in_the_zone_in_the_last_seconds() -> None:
+    zone = {"name": "村口广场", "purpose": "crowd", "polygon": SQUARE}
+    six = [person(30 + 45 * i, 300, track=i + 1) for i in range(6)]
+    a = camera(zones=[zone], crowd_min=5, crowd_s=10, crowd_memory_s=5)
+    # in each frame two of the six stand hidden behind others: no one frame shows five
+    got = [
+        (t, e)
+        for k, t in enumerate(range(T0, T0 + 15 * S, S))
+        for e in feed(a, t, *(six[(k + j) % 6] for j in range(4)))
+    ]
+    assert types(got) == [(11, "crowd")]  # the second frame shows the last two: six from then on
+    assert got[0][1].detail["count"] == 6
+    b = camera(zones=[zone], crowd_min=5, crowd_s=10, crowd_memory_s=0)
+    assert [
+        e for k, t in enumerate(range(T0, T0 + 15 * S, S)) for e in feed(b, t, *(six[(k + j) % 6] for j in range(4)))
+    ] == []

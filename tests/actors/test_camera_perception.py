@@ -24,12 +24,25 @@ def perception(**params: object) -> CameraPerception:
 
 
 def test_model_classes_are_mapped_and_weak_or_unknown_ones_dropped() -> None:
-    p = perception(min_score=0.4)
+    p = perception(min_score=0.4, track_min_score=0.2)
     raw = [
         Detection(0, 0, 10, 10, 0.9, "Fall"), Detection(0, 0, 10, 10, 0.3, "person"),
         Detection(0, 0, 10, 10, 0.8, "dog"), Detection(0, 0, 10, 10, 0.5, "smoke"),
+        Detection(0, 0, 10, 10, 0.1, "person"),
     ]  # fmt: skip
-    assert [(d.label, d.score) for d in p.canonical(raw)] == [("fallen", 0.9), ("smoke", 0.5)]
+    assert [(d.label, d.score) for d in p.canonical(raw)] == [("fallen", 0.9), ("person", 0.3), ("smoke", 0.5)]
+
+
+def test_a_weak_detection_continues_a_track_but_starts_none() -> None:
+    p = perception(fps=1, min_score=0.35)
+    person = Detection(100, 100, 120, 160, 0.8, "person")
+    for _ in range(2):
+        p.tracked([person])
+    half_hidden = Detection(101, 100, 121, 160, 0.2, "person")
+    stranger = Detection(400, 100, 420, 160, 0.2, "person")
+    dets, ids = p.tracked([half_hidden, stranger])
+    assert [(d.x1, round(d.score, 3)) for d in dets] == [(101, 0.2)]
+    assert ids[0] >= 0
 
 
 def test_tracks_keep_their_ids_while_moving_and_labels_never_share_one() -> None:

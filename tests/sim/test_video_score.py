@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sim.scenario import Episode
-from sim.video_score import ALL, GRACE_S, Observed, scenario_of, score
+from sim.video_score import ALL, GRACE_S, Observed, missed, scenario_of, score
 
 CAM, OTHER = "cam-0001", "cam-0002"
 
@@ -121,3 +121,10 @@ def test_bad_arguments_are_named() -> None:
         score([], [], 0, 3600)
     with pytest.raises(ValueError, match="unknown scenarios"):
         score([ep("landslide", 0, 10)], [], 1, 3600)
+
+
+def test_missed_lists_the_episodes_score_counts_as_not_detected() -> None:
+    episodes = [ep("garbage", 10, 100), ep("garbage", 200, 300, n=1), ep("fire", 5, 50, cam=OTHER)]
+    events = [ev("garbage", 70), ev("garbage", 90), ev("fire", 7, cam=CAM)]  # a repeat, and fire on the wrong camera
+    assert [e.id for e in missed(episodes, events)] == ["cam-0002/00-fire", "cam-0001/01-garbage"]
+    assert score(episodes, events, cameras=2, duration_s=3600)[ALL]["detected"] == 1
