@@ -54,8 +54,10 @@ class _Models:
 
 def _frame(scr: Script, tick: int, t: float) -> np.ndarray:
     """The camera's picture at scene time t, decoded from the JPEG the camera server would send."""
-    buf = np.frombuffer(script_jpeg(scr, tick, t), np.uint8)
-    return np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
+    bgr = cv2.imdecode(np.frombuffer(script_jpeg(scr, tick, t), np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise RuntimeError(f"camera {scr.camera_id}: frame {tick} does not decode")
+    return np.ascontiguousarray(bgr[..., ::-1])
 
 
 async def replay_camera(scr: Script, models: _Models, fps: float) -> list[Observed]:
