@@ -54,6 +54,7 @@ class CameraState(BaseState, kw_only=True):
     episodes: dict[str, Episode] = msgspec.field(default_factory=dict)  # by scenario key, e.g. "crowd:村口广场"
     fired: dict[str, int] = msgspec.field(default_factory=dict)  # scenario key -> when its event was last raised
     tracks: dict[int, TrackMemo] = msgspec.field(default_factory=dict)  # vehicle tracks
+    unconfirmed: list[tuple[str, float, float]] = msgspec.field(default_factory=list)  # untracked vehicles, last frame
     piles: list[tuple[float, float, float, float]] = msgspec.field(default_factory=list)  # garbage last seen here
     people: dict[int, tuple[int, float, float]] = msgspec.field(default_factory=dict)  # track -> when, where seen
 

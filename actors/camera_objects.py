@@ -140,6 +140,16 @@ def _refind(tracks: dict[int, TrackMemo], x: float, y: float, ts: int, still_px:
     return None if best is None else best[1]
 
 
+def _first_sighting(
+    unconfirmed: list[tuple[str, float, float]], label: str, x: float, y: float, reach: float
+) -> tuple[float, float]:
+    """The ground point of the previous frame's untracked sighting nearest (x, y) within `reach`, else (x, y): the
+    tracker names a vehicle only on its second frame, and a line may have been crossed in between."""
+    near = [(math.hypot(x - ux, y - uy), ux, uy) for lab, ux, uy in unconfirmed if lab == label]
+    best = min(near, default=None)
+    return (best[1], best[2]) if best is not None and best[0] <= reach else (x, y)
+
+
 def _rename(tables: Iterable[dict[str, Any]], old: int, new: int) -> None:
     """Move a vehicle's parking episodes and cooldowns from its old track id to its new one."""
     for table in tables:
@@ -163,8 +173,9 @@ def track_vehicles(
         memo = st.tracks.get(o.track)
         if memo is None:
             old = _refind(st.tracks, x, y, ts, still_px, seen)
-            if old is None:
-                memo = st.tracks[o.track] = TrackMemo(o.label, x, y, x, y, ts, seen=ts)
+            if old is None:  # a new track: where it was first seen, a frame before the tracker confirmed it
+                fx, fy = _first_sighting(st.unconfirmed, o.label, x, y, max(still_px, o.y2 - o.y1))
+                memo = st.tracks[o.track] = TrackMemo(o.label, fx, fy, x, y, ts, seen=ts)
             else:
                 memo = st.tracks[o.track] = st.tracks.pop(old)
                 _rename((st.episodes, st.fired), old, o.track)
@@ -183,6 +194,7 @@ def track_vehicles(
                 out[f"parking:{scope}"] = Condition(
                     "vehicle_violation", detail, ms(c.parking_s), scope=scope, since=memo.still_since
                 )
+    st.unconfirmed = [(o.label, *o.ground) for o in objs if o.track < 0 and o.label in VEHICLES]
     for tid in [t for t in st.tracks if t not in seen]:
         memo = st.tracks[tid]
         if hidden(memo.box(), objs, None):  # behind a passer-by or another vehicle: it is still there

@@ -362,3 +362,14 @@ def test_a_crowd_counts_everyone_seen_in_the_zone_in_the_last_seconds() -> None:
     assert [
         e for k, t in enumerate(range(T0, T0 + 15 * S, S)) for e in feed(b, t, *(six[(k + j) % 6] for j in range(4)))
     ] == []
+
+
+def test_wrong_way_counts_the_frame_before_the_tracker_named_the_vehicle() -> None:
+    line = {"name": "桥头单行线", "start": [320, 100], "end": [320, 360], "forbidden": "right_to_left"}
+    a = camera(lines=[line])
+    assert feed(a, T0, car(300, 300)) == []  # first sight: no track id yet
+    got = feed(a, T0 + S, car(340, 300, 3))
+    assert [(e.detail["violation"], e.detail["track"]) for e in got] == [("wrong_way", 3)]
+    b = camera(lines=[line])
+    feed(b, T0, car(100, 300))  # an untracked vehicle elsewhere is not where this one came from
+    assert feed(b, T0 + S, car(340, 300, 3)) == []
