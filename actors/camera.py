@@ -17,7 +17,7 @@ from actors.camera_objects import Condition, Obj, TrackMemo, hidden, ms, track_v
 from actors.camera_perception import CameraPerception
 from actors.video_config import VideoConfig, load_video_config
 from core.events import DeviceEvent, Message
-from core.vision import FALLEN, FIRE, GARBAGE, PEOPLE, SMOKE
+from core.vision import FALLEN, FIRE, GARBAGE, MOTORCYCLE, PEOPLE, SMOKE, rides
 
 
 class CameraReading(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -149,7 +149,9 @@ class CameraActor(DeviceActor[CameraReading]):
             if seen:
                 detail = {"count": len(seen), "score": round(max(o.score for o in seen), 3)}
                 out[label] = Condition(label, detail, need_frames=c.fire_frames)
-        people = [o for o in objs if o.label in PEOPLE]
+        # people on foot: a motorcycle's riders are judged with their vehicle, not as pedestrians in a zone
+        bikes = [o for o in objs if o.label == MOTORCYCLE]
+        people = [o for o in objs if o.label in PEOPLE and not any(rides(o, b) for b in bikes)]
         recent = self._recent_people(people, ts)
         for z in c.zones:
             if not z.active(ts):
@@ -157,9 +159,10 @@ class CameraActor(DeviceActor[CameraReading]):
             inside = [o for o in people if z.contains(o.ground)]
             key = f"{z.purpose}:{z.name}"
             base: dict[str, Any] = {"zone": z.name}
-            crowd = max(len(inside), sum(1 for point in recent if z.contains(point))) if z.purpose == "crowd" else 0
-            if z.purpose == "crowd" and crowd >= c.crowd_min:
-                out[key] = Condition("crowd", {**base, "count": crowd}, ms(c.crowd_s), scope=z.name)
+            if z.purpose == "crowd":
+                crowd = max(len(inside), sum(1 for point in recent if z.contains(point)))
+                if crowd >= c.crowd_min:
+                    out[key] = Condition("crowd", {**base, "count": crowd}, ms(c.crowd_s), scope=z.name)
             elif z.purpose == "restricted" and inside:
                 detail = {**base, "count": len(inside), "hours": list(z.hours) if z.hours else None}
                 out[key] = Condition("restricted_zone", detail, ms(c.restricted_s), scope=z.name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from actors.station_config import PlateCrop
-from core.vision import MOTORCYCLE, PERSON, Detection
+from core.vision import MOTORCYCLE, PERSON, Detection, rides
 
 
 class StationReading(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
@@ -21,22 +21,6 @@ class StationReading(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_un
     riders: list[int] = []  # people on a motorcycle, the driver included (0 for cars or when not seen)
     plate: list[str] = []  # best valid plate read of the track so far ("" when none)
     plate_score: list[float] = []
-
-
-def _area(x1: float, y1: float, x2: float, y2: float) -> float:
-    return max(0.0, x2 - x1) * max(0.0, y2 - y1)
-
-
-def rides(person: Detection, vehicle: Detection, min_overlap: float) -> bool:
-    """The rider rule: a person rides a vehicle when at least `min_overlap` of the person's box lies inside the
-    vehicle's box and the person's feet (box bottom) are not below the vehicle's wheels (box bottom) by more than
-    a tenth of the vehicle's height, i.e. the person is on the vehicle, not standing in front of it."""
-    own = _area(person.x1, person.y1, person.x2, person.y2)
-    if own <= 0:
-        return False
-    inter = _area(max(person.x1, vehicle.x1), max(person.y1, vehicle.y1),
-                  min(person.x2, vehicle.x2), min(person.y2, vehicle.y2))  # fmt: skip
-    return inter / own >= min_overlap and person.y2 <= vehicle.y2 + 0.1 * (vehicle.y2 - vehicle.y1)
 
 
 def count_riders(vehicle: Detection, people: list[Detection], min_overlap: float) -> int:

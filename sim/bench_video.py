@@ -19,7 +19,7 @@ from core.settings import Settings
 from sim.camera import CameraServer, provision_cameras
 from sim.loop_thread import LoopThread
 from sim.scenario import episodes_of, scripts
-from sim.video_score import Observed, score
+from sim.video_score import Observed, missed_rows, score
 
 _TICKET_EVENT = msgspec.msgpack.Decoder(TicketEvent)
 TRAILER_S = 30.0  # keep collecting this long after the scripts end (dwell timers, the last events in flight)
@@ -77,12 +77,14 @@ def video(cameras: int, seconds: float, seed: int, fps: float) -> dict[str, Any]
             collected += got
         stats = platform.stats()
         frames = sum(int(h.get("frames", 0)) for name, h in stats["hosts"].items() if name.startswith("camera."))
-        result = score(episodes_of(fleet), observed(collected, server), cameras, seconds)
+        seen = observed(collected, server)
+        result = score(episodes_of(fleet), seen, cameras, seconds)
         rows = {
             name: {k: row[k] for k in ("recall", "false_alarms_per_hour", "p50_event_latency_ms", "episodes")}
             for name, row in result.items()
         }
-        return {"cameras": cameras, "seconds": seconds, "fps": fps, "frames": frames, "scenarios": rows}
+        lost = missed_rows(episodes_of(fleet), seen)
+        return {"cameras": cameras, "seconds": seconds, "fps": fps, "frames": frames, "scenarios": rows, "missed": lost}
     finally:
         loop.run(cast(Coroutine[Any, Any, None], redis.aclose()))
         loop.run(server.stop())

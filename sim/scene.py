@@ -31,7 +31,7 @@ class Thing:
     x: float  # bottom-centre (ground contact point), frame pixels
     y: float
     scale: float = 1.0  # 1.0 = a standing adult about 80 px tall; everything else is sized relative to it
-    passengers: int = 0  # motorcycle/tricycle riders beyond the driver (drawn on it, not separately labelled)
+    passengers: int = 0  # motorcycle/tricycle riders beyond the driver (drawn on it; each rider is also a person box)
     plate: str | None = None  # car/motorcycle: plate text drawn on the vehicle's front
     variant: int = 0  # deterministic colour/shape variation
 
@@ -293,6 +293,18 @@ def _composite(frame: np.ndarray, sp: sprites.Sprite, x: float, y: float, night:
     return (float(vx.min() + x1), float(vy.min() + y1), float(vx.max() + 1 + x1), float(vy.max() + 1 + y1), area)
 
 
+def _parts(sp: sprites.Sprite, x: float, y: float, width: int, height: int) -> list[Box]:
+    """Ground-truth boxes of a sprite's labelled parts (a motorcycle's riders) placed on (x, y), clipped to the
+    frame; a part less than 40 % inside it is left out, as whole things are."""
+    ox, oy = round(x - sp.ax), round(y - sp.ay)
+    out: list[Box] = []
+    for label, a1, b1, a2, b2 in sp.parts:
+        x1, y1, x2, y2 = max(0.0, a1 + ox), max(0.0, b1 + oy), min(float(width), a2 + ox), min(float(height), b2 + oy)
+        if x2 - x1 >= 3 and y2 - y1 >= 3 and (x2 - x1) * (y2 - y1) >= 0.4 * (a2 - a1) * (b2 - b1):
+            out.append((label, round(x1, 1), round(y1, 1), round(x2, 1), round(y2, 1)))
+    return out
+
+
 def _glow(frame: np.ndarray, box: tuple[float, ...], t: float, night: bool) -> None:
     """Additive orange glow around a fire, stronger at night and flickering with t."""
     x1, y1, x2, y2 = box[:4]
@@ -339,6 +351,7 @@ def render(
         x1, y1, x2, y2, full = vis
         if (x2 - x1) >= 3 and (y2 - y1) >= 3 and (x2 - x1) * (y2 - y1) >= 0.4 * full:
             boxes.append((thing.label, x1, y1, x2, y2))
+            boxes += _parts(sp, thing.x, thing.y, frame.shape[1], frame.shape[0])
         if thing.label == FIRE:
             glows.append(vis)
     for g in glows:

@@ -38,6 +38,7 @@ class Sprite:
     ay: float
     emissive: bool = False
     alpha_min: int = 24  # alpha at or above which a pixel counts for the ground-truth box
+    parts: tuple[tuple[str, float, float, float, float], ...] = ()  # labelled parts (riders), sprite pixels
 
 
 def _canvas(w: float, h: float) -> tuple[Image.Image, ImageDraw.ImageDraw]:
@@ -184,6 +185,11 @@ def car(scale: float, variant: int, plate: str | None) -> Sprite:
     return Sprite(np.asarray(img), px(0.5), py(1.0))
 
 
+def _rider_box(cx: float, seat: float, m: float) -> tuple[str, float, float, float, float]:
+    """The person box of a rider _rider draws at (cx, seat): helmet top to feet, knee to knee."""
+    return ("person", cx - 0.15 * m, seat - 0.52 * m, cx + 0.15 * m, seat + 0.24 * m)
+
+
 def _rider(d: ImageDraw.ImageDraw, cx: float, seat: float, m: float, rng: random.Random, bar: Point) -> None:
     """A seated rider: shins, torso, arms to the handlebar (bar = (x, y)), head; m = standing-adult height."""
     shirt, trousers, skin = rng.choice(SHIRTS), rng.choice(TROUSERS), rng.choice(SKINS)
@@ -245,6 +251,7 @@ def motorcycle(scale: float, variant: int, passengers: int, plate: str | None) -
     d.ellipse([cx - 0.025 * m, ground - 0.25 * m, cx + 0.025 * m, ground - 0.09 * m], fill=(120, 120, 120))
     d.chord([cx - 0.07 * m, ground - 0.4 * m, cx + 0.07 * m, ground - 0.22 * m], 180, 360, fill=colour)
     _rider(d, cx + sgn * 0.06 * m, seat, m, rng, bar)
+    riders = (_rider_box(cx + sgn * 0.06 * m, seat, m), *(_rider_box(x, y, m) for x, y in seats))
     d.line([(cx - 0.2 * m, bar[1]), (cx + 0.2 * m, bar[1] - 0.01 * m)], fill=(40, 40, 40), width=_w(0.025 * m))
     fork = ground - 0.4 * m
     d.polygon([(cx - 0.08 * m, bar[1] + 0.02 * m), (cx + 0.08 * m, bar[1] + 0.02 * m), (cx + 0.06 * m, fork),
@@ -253,7 +260,7 @@ def motorcycle(scale: float, variant: int, passengers: int, plate: str | None) -
               outline=(70, 70, 70))  # fmt: skip
     if plate:
         _paste_plate(img, plate, cx, ground - 0.3 * m, 0.26 * m, YELLOW)
-    return Sprite(np.asarray(img), cx, ground)
+    return Sprite(np.asarray(img), cx, ground, parts=riders)
 
 
 def fire(scale: float, variant: int, t: float) -> Sprite:

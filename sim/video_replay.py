@@ -25,7 +25,7 @@ from serve.detector import YoloModel
 from sim.camera import script_jpeg
 from sim.scenario import episodes_of, scripts
 from sim.scenarios.timeline import Script
-from sim.video_score import Observed, missed, score
+from sim.video_score import Observed, missed_rows, score
 
 START_MS = 1_800_000_000_000  # the replay's clock at scene time 0
 
@@ -90,12 +90,10 @@ async def replay(cameras: int, seconds: float, seed: int, fps: float, model: str
         seen += await replay_camera(scr, _Models(local), fps)
     episodes = episodes_of(fleet)
     result = score(episodes, seen, cameras, seconds)
-    lost = [
-        {"camera": ep.camera_id, "scenario": ep.scenario, "id": ep.id, "start_s": ep.start_s, "end_s": ep.end_s}
-        for ep in missed(episodes, seen)
-    ]
     rows = {
         n: {k: r[k] for k in ("recall", "false_alarms_per_hour", "episodes", "false_alarms")} for n, r in result.items()
     }
-    return {"cameras": cameras, "seconds": seconds, "seed": seed, "fps": fps, "scenarios": rows, "missed": lost,
-            "model": str(Path(settings.serve.detector_model(model)))}  # fmt: skip
+    return {
+        "cameras": cameras, "seconds": seconds, "seed": seed, "fps": fps, "scenarios": rows,
+        "missed": missed_rows(episodes, seen), "model": str(Path(settings.serve.detector_model(model))),
+    }  # fmt: skip

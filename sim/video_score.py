@@ -65,6 +65,16 @@ def missed(
     return [ep for ep in eps if ep.id not in hits]
 
 
+def missed_rows(
+    episodes: Iterable[Episode], events: Iterable[Observed | tuple[str, str, Mapping[str, Any], float, float]]
+) -> list[dict[str, Any]]:
+    """The missed episodes as benchmark output rows: camera, scenario, id and scene-time window."""
+    return [
+        {"camera": ep.camera_id, "scenario": ep.scenario, "id": ep.id, "start_s": ep.start_s, "end_s": ep.end_s}
+        for ep in missed(episodes, events)
+    ]
+
+
 def score(
     episodes: Iterable[Episode],
     events: Iterable[Observed | tuple[str, str, Mapping[str, Any], float, float]],

@@ -373,3 +373,12 @@ def test_wrong_way_counts_the_frame_before_the_tracker_named_the_vehicle() -> No
     b = camera(lines=[line])
     feed(b, T0, car(100, 300))  # an untracked vehicle elsewhere is not where this one came from
     assert feed(b, T0 + S, car(340, 300, 3)) == []
+
+
+def test_riders_are_judged_with_their_motorcycle_not_as_people_in_a_zone() -> None:
+    zone = {"name": "施工禁入区", "purpose": "restricted", "polygon": SQUARE}
+    a = camera(zones=[zone], restricted_s=3)
+    bike = ("motorcycle", 75, 220, 125, 300, 5)
+    assert run(a, T0, T0 + 10 * S, bike, person(100, 296, 6), person(110, 290, 7)) == []  # driver and passenger
+    walker = person(200, 300, 8)
+    assert types(run(a, T0 + 11 * S, T0 + 15 * S, bike, walker)) == [(14, "restricted_zone")]

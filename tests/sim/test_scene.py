@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from core.vision import SCENE_CLASSES
+from core.vision import SCENE_CLASSES, Detection
 from sim.plate import random_plate
 from sim.scene import H, Layout, Thing, W, jpeg_roundtrip, layout, render, scale_at
 
@@ -53,11 +53,12 @@ def test_layouts_are_deterministic_and_sane() -> None:
 def test_every_class_gets_a_box_inside_the_frame_around_its_pixels() -> None:
     lay, things = _one_of_each(5)
     _, boxes = render(lay, things, t=1.0, noise_seed=1)
-    assert sorted(b[0] for b in boxes) == sorted(SCENE_CLASSES)
+    assert sorted({b[0] for b in boxes}) == sorted(SCENE_CLASSES)
     empty, none = render(lay, [], t=1.0, noise_seed=1)
     assert none == []
     for thing in things:
-        frame, (box,) = render(lay, [thing], t=1.0, noise_seed=1)
+        frame, (box, *riders) = render(lay, [thing], t=1.0, noise_seed=1)
+        assert all(r[0] == "person" for r in riders) and (not riders or thing.label == "motorcycle")
         label, x1, y1, x2, y2 = box
         assert label == thing.label
         assert 0 <= x1 < x2 <= W and 0 <= y1 < y2 <= H, label
@@ -142,3 +143,16 @@ def test_plate_is_readable_by_ppocr_in_the_road_view(seed: int, ocr: Any) -> Non
     result, _ = ocr(crop)
     text = "".join(item[1] for item in result or [])
     assert text.replace("·", "").replace(".", "") == plate.replace("·", "")
+
+
+@pytest.mark.parametrize("variant", [1, 2, 3])  # variant 2: a farm tricycle, passengers in its bed
+def test_each_rider_is_a_person_box_on_the_motorcycle(variant: int) -> None:
+    from core.vision import rides
+
+    lay = layout(1, "road")
+    for passengers in (0, 1, 2):
+        _, boxes = render(lay, [Thing("motorcycle", 320, 300, 2.0, passengers=passengers, variant=variant)], t=0.0)
+        bike, *riders = [Detection(x1, y1, x2, y2, 1.0, label) for label, x1, y1, x2, y2 in boxes]
+        assert bike.label == "motorcycle"
+        assert [r.label for r in riders] == ["person"] * (passengers + 1)
+        assert all(rides(r, bike, 0.8) for r in riders)
