@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from core.vision import VEHICLES
+from core.vision import VEHICLES, rides
 
 if TYPE_CHECKING:
     from actors.video_config import VideoConfig
@@ -87,8 +87,8 @@ class TrackMemo(msgspec.Struct, array_like=True):
         return (self.ax - self.w / 2, self.ay - self.h, self.ax + self.w / 2, self.ay)
 
 
-def hidden(box: Box, objs: Iterable[Obj], label: str | None) -> bool:
-    """Whether an object in front (not of `label`) covers at least half of `box`: a passer-by, a car before a pile."""
+def hidden(box: Box, objs: Iterable[Obj], label: str | None, share: float = 0.5) -> bool:
+    """Whether an object in front (not of `label`) covers at least `share` of `box`: a car before a pile."""
     x1, y1, x2, y2 = box
     area = max(x2 - x1, 0.0) * max(y2 - y1, 0.0)
     if area <= 0:
@@ -98,24 +98,40 @@ def hidden(box: Box, objs: Iterable[Obj], label: str | None) -> bool:
             continue
         w = min(x2, o.x2) - max(x1, o.x1)
         h = min(y2, o.y2) - max(y1, o.y1)
-        if w > 0 and h > 0 and w * h >= 0.5 * area:
+        if w > 0 and h > 0 and w * h >= share * area:
             return True
     return False
 
 
-def _moves(memo: TrackMemo, o: Obj, x: float, y: float, ts: int, still_px: float) -> None:
-    """Fold one sighting into the memo: velocity, and the anchor unless it is only a jitter or one odd box."""
-    if memo.seen and ts > memo.seen:
+def _moves(memo: TrackMemo, o: Obj, objs: list[Obj], ts: int, still_px: float) -> None:
+    """Fold one sighting into the memo: velocity, and the anchor unless it is only a jitter, one odd box, or a box
+    cut by something in front (a passer-by covering a fifth of it changes the box, not where the vehicle stands)."""
+    x, y = o.ground
+    in_front = [p for p in objs if p is not o and p.label != o.label and not rides(p, o)]
+    blocked = hidden(o.box, in_front, None, share=0.2)
+    if memo.seen and ts > memo.seen and not blocked:
         dt = (ts - memo.seen) / 1000
         memo.vx, memo.vy = (x - memo.x) / dt, (y - memo.y) / dt
     memo.x, memo.y, memo.missed, memo.label, memo.seen = x, y, 0, o.label, ts
+    if blocked and memo.w:
+        return
     if math.hypot(x - memo.ax, y - memo.ay) < still_px:
         memo.away, memo.w, memo.h = 0, o.x2 - o.x1, o.y2 - o.y1
+        return
+    if memo.w and _covered(memo.box(), o.box) >= 0.8:  # a box grown around its spot: someone in front merged into it
         return
     memo.away += 1  # moved, unless it is one odd box (a passer-by in front changes it): moving shows on two frames
     if memo.away >= MOVE_FRAMES or not memo.w:
         memo.ax, memo.ay, memo.still_since, memo.away = x, y, ts, 0
         memo.w, memo.h = o.x2 - o.x1, o.y2 - o.y1
+
+
+def _covered(box: Box, by: Box) -> float:
+    """The share of `box` inside `by`."""
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    w = min(box[2], by[2]) - max(box[0], by[0])
+    h = min(box[3], by[3]) - max(box[1], by[1])
+    return w * h / area if area > 0 and w > 0 and h > 0 else 0.0
 
 
 def _refind(tracks: dict[int, TrackMemo], x: float, y: float, ts: int, still_px: float, seen: set[int]) -> int | None:
@@ -186,7 +202,7 @@ def track_vehicles(
                 detail = {"violation": "wrong_way", "line": line.name, "track": o.track, "vehicle": o.label,
                           "direction": way}  # fmt: skip
                 instant[f"wrong_way:{scope}"] = Condition("vehicle_violation", detail, scope=scope)
-        _moves(memo, o, x, y, ts, still_px)
+        _moves(memo, o, objs, ts, still_px)
         for z in c.zones:
             if z.purpose == "no_parking" and z.active(ts) and z.contains((x, y)):
                 scope = f"{z.name}:{o.track}"

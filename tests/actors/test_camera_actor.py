@@ -382,3 +382,20 @@ def test_riders_are_judged_with_their_motorcycle_not_as_people_in_a_zone() -> No
     assert run(a, T0, T0 + 10 * S, bike, person(100, 296, 6), person(110, 290, 7)) == []  # driver and passenger
     walker = person(200, 300, 8)
     assert types(run(a, T0 + 11 * S, T0 + 15 * S, bike, walker)) == [(14, "restricted_zone")]
+
+
+def test_a_parked_vehicle_whose_box_grows_around_it_for_a_while_still_stands() -> None:
+    a = camera(zones=[{"name": "消防通道", "purpose": "no_parking", "polygon": SQUARE}], parking_s=30)
+    parked, merged = car(200, 300, 4), ("car", 150, 250, 260, 340, 4)  # a person in front merged into its box
+    frames = [merged if 10 <= k < 14 else parked for k in range(40)]
+    got = [(T0 + k * S, e) for k, obj in enumerate(frames) for e in feed(a, T0 + k * S, obj)]
+    assert types(got) == [(30, "vehicle_violation")]
+
+
+def test_a_parked_vehicle_cut_by_a_passer_by_still_stands() -> None:
+    a = camera(zones=[{"name": "消防通道", "purpose": "no_parking", "polygon": SQUARE}], parking_s=30)
+    parked, cut = car(200, 300, 4), ("car", 160, 260, 240, 275, 4)  # its lower part hidden: the box shrinks
+    walker = person(200, 310, 9)  # standing in front of it
+    frames = [(cut, walker) if 10 <= k < 14 else (parked,) for k in range(40)]
+    got = [(T0 + k * S, e) for k, objs in enumerate(frames) for e in feed(a, T0 + k * S, *objs)]
+    assert types(got) == [(30, "vehicle_violation")]

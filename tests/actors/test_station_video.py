@@ -51,6 +51,7 @@ async def test_a_station_measures_passes_reads_plates_and_warns(served: None, re
         VehiclePass("甘P·A3721", 30.0, "down", start_s=1.0, variant=0),  # compliant
         VehiclePass("甘P·K5508", 65.0, "down", start_s=9.0, variant=5),  # speeding
         VehiclePass("甘P·B9163", 25.0, "up", start_s=13.0, vehicle="motorcycle", variant=3),  # wrong way
+        VehiclePass("甘P·C2046", 25.0, "down", start_s=19.0, vehicle="motorcycle", passengers=2, variant=4),  # 载人
     ]
     sim = StationServer([StationScript("st-0001", 3, passes, limit_kmh=40, wrong_heading="up")], fps=FPS)
     await sim.start()
@@ -61,7 +62,7 @@ async def test_a_station_measures_passes_reads_plates_and_warns(served: None, re
         await shard.refresh()
         assert list(shard.devices) == ["st-0001"], shard.rejected
         deadline = time.monotonic() + 90
-        while sum(e.type == "vehicle_pass" for e in await events_of(r)) < 3 and time.monotonic() < deadline:
+        while sum(e.type == "vehicle_pass" for e in await events_of(r)) < 4 and time.monotonic() < deadline:
             await asyncio.sleep(0.5)
     finally:
         await shard.close()
@@ -69,7 +70,7 @@ async def test_a_station_measures_passes_reads_plates_and_warns(served: None, re
     events = await events_of(r)
     found = {e.detail["vehicle"] + ("↓" if e.detail["direction"] == "下行" else "↑"): e.detail
              for e in events if e.type == "vehicle_pass"}  # fmt: skip
-    assert set(found) >= {"car↓", "motorcycle↑"}, [e.detail for e in events]
+    assert set(found) >= {"car↓", "motorcycle↑", "motorcycle↓"}, [e.detail for e in events]
     speeds = sorted(d["speed_kmh"] for k, d in found.items() if k == "car↓")
     by_plate = {e.detail["plate"]: e.detail for e in events if e.type == "vehicle_pass" and e.detail["plate"]}
     assert "甘P·A3721" in by_plate or "甘P·K5508" in by_plate  # a car's plate is read near the camera
@@ -80,7 +81,10 @@ async def test_a_station_measures_passes_reads_plates_and_warns(served: None, re
     [speeding] = [e for e in events if e.type == "speeding"]
     assert speeding.detail["speed_kmh"] > 44 and (var_dir / speeding.detail["snapshot"]).stat().st_size > 5000
     assert [e.detail["vehicle"] for e in events if e.type == "wrong_way"] == ["motorcycle"]
+    [carrying] = [e for e in events if e.type == "carrying_passengers"]  # the scene model sees each rider
+    assert carrying.detail["direction"] == "下行" and carrying.detail["passengers"] >= 1
     warnings = [msgspec.msgpack.decode(f[b"r"], type=SpeakerRequest) for _, f in await r.xrange(SPEAKER)]
-    assert {(w.reason, w.by) for w in warnings} == {("speeding", "station"), ("wrong_way", "station")}
-    assert {w.key for w in warnings} == {e.event_id for e in events if e.type in ("speeding", "wrong_way")}
+    violations = ("speeding", "wrong_way", "carrying_passengers")
+    assert {(w.reason, w.by) for w in warnings} == {(v, "station") for v in violations}
+    assert {w.key for w in warnings} == {e.event_id for e in events if e.type in violations}
     await r.aclose()
