@@ -41,7 +41,7 @@ def test_scene_model_finds_each_class_in_a_held_out_village() -> None:
         y = lay.horizon_y + (lay.height - lay.horizon_y) * 0.8
         thing = Thing(label, 200 + 40 * i, y, scale_at(lay, y), plate="甘P·A1234", variant=i)
         for night in (False, True):
-            frame, ((_, *truth),) = render(lay, [thing], t=3.0, night=night)
+            frame, ((_, *truth), *_riders) = render(lay, [thing], t=3.0, night=night)  # a motorcycle: + its driver
             dets = model.detect_batch([frame], conf=0.35)[0]
             hits = [d for d in dets if d.label == label and _iou((d.x1, d.y1, d.x2, d.y2), truth) > 0.5]
             assert hits, f"{label} (night={night}) not found at {truth}: {dets}"
