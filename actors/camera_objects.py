@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from core.vision import VEHICLES, rides
+from core.vision import VEHICLES, covered, rides
 
 if TYPE_CHECKING:
     from actors.video_config import VideoConfig
@@ -89,18 +89,12 @@ class TrackMemo(msgspec.Struct, array_like=True):
 
 def hidden(box: Box, objs: Iterable[Obj], label: str | None, share: float = 0.5) -> bool:
     """Whether an object in front (not of `label`) covers at least `share` of `box`: a car before a pile."""
-    x1, y1, x2, y2 = box
-    area = max(x2 - x1, 0.0) * max(y2 - y1, 0.0)
-    if area <= 0:
-        return False
-    for o in objs:
-        if o.label == label or o.y2 < y2 - 0.25 * (y2 - y1):  # the same kind, or standing behind it
-            continue
-        w = min(x2, o.x2) - max(x1, o.x1)
-        h = min(y2, o.y2) - max(y1, o.y1)
-        if w > 0 and h > 0 and w * h >= share * area:
-            return True
-    return False
+    y1, y2 = box[1], box[3]
+    return any(
+        covered(box, o.box) >= share
+        for o in objs
+        if o.label != label and o.y2 >= y2 - 0.25 * (y2 - y1)  # not the same kind, not standing behind it
+    )
 
 
 def _moves(memo: TrackMemo, o: Obj, objs: list[Obj], ts: int, still_px: float) -> None:
@@ -118,20 +112,12 @@ def _moves(memo: TrackMemo, o: Obj, objs: list[Obj], ts: int, still_px: float) -
     if math.hypot(x - memo.ax, y - memo.ay) < still_px:
         memo.away, memo.w, memo.h = 0, o.x2 - o.x1, o.y2 - o.y1
         return
-    if memo.w and _covered(memo.box(), o.box) >= 0.8:  # a box grown around its spot: someone in front merged into it
+    if memo.w and covered(memo.box(), o.box) >= 0.8:  # a box grown around its spot: someone in front merged into it
         return
     memo.away += 1  # moved, unless it is one odd box (a passer-by in front changes it): moving shows on two frames
     if memo.away >= MOVE_FRAMES or not memo.w:
         memo.ax, memo.ay, memo.still_since, memo.away = x, y, ts, 0
         memo.w, memo.h = o.x2 - o.x1, o.y2 - o.y1
-
-
-def _covered(box: Box, by: Box) -> float:
-    """The share of `box` inside `by`."""
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    w = min(box[2], by[2]) - max(box[0], by[0])
-    h = min(box[3], by[3]) - max(box[1], by[1])
-    return w * h / area if area > 0 and w > 0 and h > 0 else 0.0
 
 
 def _refind(tracks: dict[int, TrackMemo], x: float, y: float, ts: int, still_px: float, seen: set[int]) -> int | None:

@@ -52,17 +52,17 @@ class Boxed(Protocol):
     def y2(self) -> float: ...
 
 
-def _area(x1: float, y1: float, x2: float, y2: float) -> float:
-    return max(0.0, x2 - x1) * max(0.0, y2 - y1)
+def covered(box: tuple[float, float, float, float], by: tuple[float, float, float, float]) -> float:
+    """The share of `box` (x1, y1, x2, y2) that lies inside `by`; 0 for an empty box."""
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    w = min(box[2], by[2]) - max(box[0], by[0])
+    h = min(box[3], by[3]) - max(box[1], by[1])
+    return w * h / area if area > 0 and w > 0 and h > 0 else 0.0
 
 
 def rides(person: Boxed, vehicle: Boxed, min_overlap: float = 0.5) -> bool:
     """The rider rule: a person rides a vehicle when at least `min_overlap` of the person's box lies inside the
     vehicle's box and the person's feet (box bottom) are not below the vehicle's wheels (box bottom) by more than
     a tenth of the vehicle's height, i.e. the person is on the vehicle, not standing in front of it."""
-    own = _area(person.x1, person.y1, person.x2, person.y2)
-    if own <= 0:
-        return False
-    inter = _area(max(person.x1, vehicle.x1), max(person.y1, vehicle.y1),
-                  min(person.x2, vehicle.x2), min(person.y2, vehicle.y2))  # fmt: skip
-    return inter / own >= min_overlap and person.y2 <= vehicle.y2 + 0.1 * (vehicle.y2 - vehicle.y1)
+    inside = covered((person.x1, person.y1, person.x2, person.y2), (vehicle.x1, vehicle.y1, vehicle.x2, vehicle.y2))
+    return inside >= min_overlap and person.y2 <= vehicle.y2 + 0.1 * (vehicle.y2 - vehicle.y1)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import cv2
 import numpy as np
 from ray.serve.handle import DeploymentHandle
 
 from core.vision import Detection
-from serve.yolo import fit_scale
+from serve.yolo import fit, fit_scale
 
 
 def by_value(handle: DeploymentHandle) -> DeploymentHandle:
@@ -24,12 +23,10 @@ def shrink(frame: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, float,
     """The frame resized exactly as letterbox() into (height, width) `size` would, never enlarged; and the x and
     y factors that map its pixels back to the original frame."""
     h, w = frame.shape[:2]
-    scale = fit_scale(h, w, size)
-    if scale >= 1:
+    if fit_scale(h, w, size) >= 1:
         return frame, 1.0, 1.0
-    new_w, new_h = round(w * scale), round(h * scale)
-    small = cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-    return small, w / new_w, h / new_h
+    small, _ = fit(frame, size)
+    return small, w / small.shape[1], h / small.shape[0]
 
 
 class DetectorClient:

@@ -34,13 +34,21 @@ def fit_scale(height: int, width: int, size: tuple[int, int]) -> float:
     return min(size[0] / height, size[1] / width)
 
 
+def fit(frame: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, float]:
+    """The frame resized by fit_scale (the same frame when that changes nothing), and the scale."""
+    h, w = frame.shape[:2]
+    scale = fit_scale(h, w, size)
+    new_w, new_h = round(w * scale), round(h * scale)
+    resized = frame if (new_w, new_h) == (w, h) else cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    return resized, scale
+
+
 def letterbox(frame: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, Letterbox]:
     """Resize keeping aspect ratio into (height, width) `size`, pad with grey 114; returns the image and its mapping."""
     h, w = frame.shape[:2]
     out_h, out_w = size
-    scale = fit_scale(h, w, size)
-    new_w, new_h = round(w * scale), round(h * scale)
-    resized = frame if (new_w, new_h) == (w, h) else cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    resized, scale = fit(frame, size)
+    new_h, new_w = resized.shape[:2]
     dw, dh = (out_w - new_w) / 2, (out_h - new_h) / 2
     top, left = round(dh - 0.1), round(dw - 0.1)
     canvas = np.full((out_h, out_w, 3), PAD_VALUE, dtype=np.uint8)

@@ -77,13 +77,13 @@ def video(cameras: int, seconds: float, seed: int, fps: float) -> dict[str, Any]
             collected += got
         stats = platform.stats()
         frames = sum(int(h.get("frames", 0)) for name, h in stats["hosts"].items() if name.startswith("camera."))
-        seen = observed(collected, server)
-        result = score(episodes_of(fleet), seen, cameras, seconds)
+        seen, episodes = observed(collected, server), episodes_of(fleet)
+        result = score(episodes, seen, cameras, seconds)
         rows = {
             name: {k: row[k] for k in ("recall", "false_alarms_per_hour", "p50_event_latency_ms", "episodes")}
             for name, row in result.items()
         }
-        lost = missed_rows(episodes_of(fleet), seen)
+        lost = missed_rows(episodes, seen)
         return {"cameras": cameras, "seconds": seconds, "fps": fps, "frames": frames, "scenarios": rows, "missed": lost}
     finally:
         loop.run(cast(Coroutine[Any, Any, None], redis.aclose()))

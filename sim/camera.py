@@ -34,14 +34,10 @@ FIRST_TOWNSHIPS = ("立节镇", "峰迭镇")  # the first townships to get villa
 JPEG_QUALITY = 80  # what the simulated cameras compress their frames with
 
 
-def script_jpeg(script: Script, tick: int, t: float, quality: int = JPEG_QUALITY) -> bytes:
-    """The JPEG a scripted camera sends for frame `tick`, showing scene time t (sensor noise differs per tick)."""
+def script_frame(script: Script, tick: int, t: float) -> np.ndarray:
+    """The picture a scripted camera takes for frame `tick`, showing scene time t (sensor noise differs per tick)."""
     noise = (script.seed * 7919 + script.index * 104_729 + tick) % (2**31)
-    frame, _ = render(script.layout, things_at(script, t), t, night=script.night, noise_seed=noise)
-    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(frame[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise RuntimeError(f"camera {script.camera_id}: JPEG encoding failed at tick {tick}")
-    return buf.tobytes()
+    return render(script.layout, things_at(script, t), t, night=script.night, noise_seed=noise)[0]
 
 
 @dataclass
@@ -172,7 +168,11 @@ class CameraServer:
     # --- frames ---------------------------------------------------------------------------
 
     def _render(self, feed: _Feed, tick: int) -> bytes:
-        return script_jpeg(feed.script, tick, self.tick_scene_time(feed.script.camera_id, tick), self.quality)
+        frame = script_frame(feed.script, tick, self.tick_scene_time(feed.script.camera_id, tick))
+        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(frame[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+        if not ok:
+            raise RuntimeError(f"camera {feed.script.camera_id}: JPEG encoding failed at tick {tick}")
+        return buf.tobytes()
 
     async def frame(self, camera_id: str, tick: int | None = None) -> bytes:
         """JPEG of the camera at a tick (default now): rendered once per tick, shared by concurrent callers."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from actors.base import DeviceProfile
@@ -22,9 +21,10 @@ from core.events import Message
 from core.settings import Settings
 from core.vision import Detection
 from serve.detector import YoloModel
-from sim.camera import script_jpeg
+from sim.camera import JPEG_QUALITY, script_frame
 from sim.scenario import episodes_of, scripts
 from sim.scenarios.timeline import Script
+from sim.scene import jpeg_roundtrip
 from sim.video_score import Observed, missed_rows, score
 
 START_MS = 1_800_000_000_000  # the replay's clock at scene time 0
@@ -52,14 +52,6 @@ class _Models:
         raise NotImplementedError("cameras read no plates")
 
 
-def _frame(scr: Script, tick: int, t: float) -> np.ndarray:
-    """The camera's picture at scene time t, decoded from the JPEG the camera server would send."""
-    bgr = cv2.imdecode(np.frombuffer(script_jpeg(scr, tick, t), np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise RuntimeError(f"camera {scr.camera_id}: frame {tick} does not decode")
-    return np.ascontiguousarray(bgr[..., ::-1])
-
-
 async def replay_camera(scr: Script, models: _Models, fps: float) -> list[Observed]:
     """Every scored event one camera raises over its script, at the scene time of the frame that raised it."""
     profile = DeviceProfile(device_id=scr.camera_id, kind="camera", params={**scr.config, "source": "replay"})
@@ -69,7 +61,7 @@ async def replay_camera(scr: Script, models: _Models, fps: float) -> list[Observ
     for tick in range(int(scr.duration_s * fps)):
         t = tick / fps
         now = START_MS + round(t * 1000)
-        reading = await perception.perceive(_frame(scr, tick, t), now)
+        reading = await perception.perceive(jpeg_roundtrip(script_frame(scr, tick, t), JPEG_QUALITY), now)
         msg = Message(device_id=scr.camera_id, seq=now, ts=now, rx=now, v=reading)
         events = (actor.apply(msg, now) or []) + actor.tick(now)
         out += [Observed(scr.camera_id, e.type, e.detail, t, 0.0) for e in events]
