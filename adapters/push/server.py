@@ -71,7 +71,7 @@ class PushServer:
         self.photos_dir = photos_dir
         self.store = PushStore(redis, int(settings.sms_after_s * 1000), settings.record_ttl_s)
         self.consumer = Consumer(redis, DISPATCH, GROUP, settings.consumer, bus)
-        self.connections: dict[str, set[ServerConnection]] = {}
+        self.connections: dict[str, dict[ServerConnection, set[str]]] = {}  # user -> connection -> ids sent on it
         self.port = settings.port
         self._server: Server | None = None
         self._task: asyncio.Task[None] | None = None
@@ -120,19 +120,20 @@ class PushServer:
 
     async def _handle(self, ws: ServerConnection) -> None:
         user = ws.username
-        self.connections.setdefault(user, set()).add(ws)  # registered before the resend, so nothing slips between
+        sent: set[str] = set()
+        self.connections.setdefault(user, {})[ws] = sent  # registered before the resend, so nothing slips between
         try:
             await self.store.mark_online([user], now_ms() + 3 * int(self.settings.sms_check_s * 1000))
             for d in await self.store.pending(user):
-                await ws.send(dispatch_json(d))
+                await _send_once(ws, sent, d)
             async for raw in ws:
                 reply = await self._reply(user, raw)
                 await ws.send(json.dumps(reply, ensure_ascii=False))
         except ConnectionClosed:
             pass
         finally:
-            conns = self.connections.get(user, set())
-            conns.discard(ws)
+            conns = self.connections.get(user, {})
+            conns.pop(ws, None)
             if not conns:
                 self.connections.pop(user, None)
                 await self.store.mark_offline(user)
@@ -214,13 +215,19 @@ class PushServer:
 
     async def deliver(self, d: Dispatch) -> None:
         """Send a stored dispatch to the recipient's open connections here (a slow one is skipped)."""
-        text = dispatch_json(d)
-        for ws in list(self.connections.get(d.recipient, ())):
+        for ws, sent in list(self.connections.get(d.recipient, {}).items()):
             try:
                 async with asyncio.timeout(5.0):
-                    await ws.send(text)
+                    await _send_once(ws, sent, d)
             except (ConnectionClosed, TimeoutError):
                 pass
+
+
+async def _send_once(ws: ServerConnection, sent: set[str], d: Dispatch) -> None:
+    """Send a dispatch on a connection unless the resend on connect or the live feed already did."""
+    if d.dispatch_id not in sent:
+        sent.add(d.dispatch_id)
+        await ws.send(dispatch_json(d))
 
 
 def _text(msg: dict[str, Any], field: str, limit: int, required: bool = False) -> str:

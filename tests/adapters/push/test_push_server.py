@@ -162,6 +162,24 @@ async def test_other_users_ack_and_dispatch_stay_separate(push: Any, r: aioredis
 
 
 @pytest.mark.asyncio
+async def test_a_dispatch_is_sent_once_per_connection_when_the_resend_and_the_live_feed_meet(
+    push: Any, r: aioredis.Redis
+) -> None:
+    service = await push()
+    token = await add_token(r, "u1")
+    await xadd(r, dispatch(1))
+    await eventually(lambda: r.hexists(pending_key("u1"), "d1"))
+    async with open_ws(service, token) as ws:
+        assert (await recv(ws))["dispatch_id"] == "d1"  # the resend on connect
+        stored = await service.server.store.get("u1", "d1")
+        assert stored is not None
+        await service.server.deliver(stored)  # the live feed delivering the same stored dispatch late
+        assert await ask(ws, {"type": "ping"}) == {"type": "pong"}
+        async with open_ws(service, token) as second:  # another phone of the same user still gets it
+            assert (await recv(second))["dispatch_id"] == "d1"
+
+
+@pytest.mark.asyncio
 async def test_unacked_dispatch_is_sent_again_on_reconnect_in_creation_order(push: Any, r: aioredis.Redis) -> None:
     service = await push()
     token = await add_token(r, "u1")
