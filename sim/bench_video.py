@@ -19,7 +19,7 @@ from core.settings import Settings
 from sim.camera import CameraServer, provision_cameras
 from sim.loop_thread import LoopThread
 from sim.scenario import episodes_of, scripts
-from sim.video_score import Observed, missed_rows, score
+from sim.video_score import Observed, false_alarm_rows, missed_rows, score
 
 _TICKET_EVENT = msgspec.msgpack.Decoder(TicketEvent)
 TRAILER_S = 30.0  # keep collecting this long after the scripts end (dwell timers, the last events in flight)
@@ -83,8 +83,10 @@ def video(cameras: int, seconds: float, seed: int, fps: float) -> dict[str, Any]
             name: {k: row[k] for k in ("recall", "false_alarms_per_hour", "p50_event_latency_ms", "episodes")}
             for name, row in result.items()
         }
-        lost = missed_rows(episodes, seen)
-        return {"cameras": cameras, "seconds": seconds, "fps": fps, "frames": frames, "scenarios": rows, "missed": lost}
+        return {
+            "cameras": cameras, "seconds": seconds, "fps": fps, "frames": frames, "scenarios": rows,
+            "missed": missed_rows(episodes, seen), "false_alarms": false_alarm_rows(episodes, seen),
+        }  # fmt: skip
     finally:
         loop.run(cast(Coroutine[Any, Any, None], redis.aclose()))
         loop.run(server.stop())

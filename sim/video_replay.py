@@ -25,7 +25,7 @@ from sim.camera import JPEG_QUALITY, script_frame
 from sim.scenario import episodes_of, scripts
 from sim.scenarios.timeline import Script
 from sim.scene import jpeg_roundtrip
-from sim.video_score import Observed, missed_rows, score
+from sim.video_score import Observed, false_alarm_rows, missed_rows, score
 
 START_MS = 1_800_000_000_000  # the replay's clock at scene time 0
 
@@ -87,5 +87,6 @@ async def replay(cameras: int, seconds: float, seed: int, fps: float, model: str
     }
     return {
         "cameras": cameras, "seconds": seconds, "seed": seed, "fps": fps, "scenarios": rows,
-        "missed": missed_rows(episodes, seen), "model": str(Path(settings.serve.detector_model(model))),
+        "missed": missed_rows(episodes, seen), "false_alarms": false_alarm_rows(episodes, seen),
+        "model": str(Path(settings.serve.detector_model(model))),
     }  # fmt: skip

@@ -75,6 +75,41 @@ def missed_rows(
     ]
 
 
+def _unmatched(eps: list[Episode], obs: list[Observed], hits: dict[str, int], grace_s: float) -> dict[int, bool]:
+    """Index of every scored event no episode claims -> True when it is a false alarm, False when a repeat.
+
+    Later events of the same scenario inside an episode's window are repeats, and events of a scenario the episode
+    tolerates (smoke from a fire) are expected side effects, left out. Every other scored event is a false alarm."""
+    used = set(hits.values())
+    out: dict[int, bool] = {}
+    for i, ev in enumerate(obs):
+        name = scenario_of(ev.type, ev.detail)
+        if i in used or name is None:
+            continue
+        windows = [ep for ep in eps if _within(ep, ev, grace_s)]
+        if any(ep.scenario == name for ep in windows):
+            out[i] = False
+        elif not any(name in ep.tolerated for ep in windows):
+            out[i] = True
+    return out
+
+
+def false_alarm_rows(
+    episodes: Iterable[Episode],
+    events: Iterable[Observed | tuple[str, str, Mapping[str, Any], float, float]],
+    grace_s: float = GRACE_S,
+) -> list[dict[str, Any]]:
+    """The false alarms as benchmark output rows: camera, scenario, scene time and the event's detail."""
+    eps = sorted(episodes, key=lambda e: (e.start_s, e.id))
+    obs = _sorted(events)
+    flags = _unmatched(eps, obs, _assign(eps, obs, grace_s), grace_s)
+    return [
+        {"camera": ev.camera_id, "scenario": scenario_of(ev.type, ev.detail), "scene_t": ev.scene_t,
+         "detail": dict(ev.detail)}
+        for i, ev in enumerate(obs) if flags.get(i)
+    ]  # fmt: skip
+
+
 def score(
     episodes: Iterable[Episode],
     events: Iterable[Observed | tuple[str, str, Mapping[str, Any], float, float]],
@@ -85,9 +120,7 @@ def score(
     """Per scenario (and ALL): recall, false_alarms_per_hour (per camera-hour), p50_event_latency_ms, and counts.
 
     Each episode is detected by the earliest unused event of its type (and detail) on its camera whose scene time
-    lies in [start_s, end_s + grace_s]. Later events of the same scenario inside a detected or missed episode's
-    window are repeats, and events of a scenario the episode tolerates (smoke from a fire) are expected side
-    effects: neither counts as a false alarm. Every other scored event is a false alarm of its scenario.
+    lies in [start_s, end_s + grace_s]; the other scored events are repeats or false alarms (see _unmatched).
     """
     if cameras <= 0 or duration_s <= 0:
         raise ValueError(f"score needs cameras > 0 and duration_s > 0, got cameras={cameras}, duration_s={duration_s}")
@@ -97,7 +130,6 @@ def score(
         raise ValueError(f"episodes name unknown scenarios {unknown}; known: {list(SCENARIOS)}")
     obs = _sorted(events)
     hits = _assign(eps, obs, grace_s)
-    used = set(hits.values())
     latency: dict[str, list[float]] = defaultdict(list)
     total: dict[str, int] = defaultdict(int)
     found: dict[str, int] = defaultdict(int)
@@ -108,15 +140,9 @@ def score(
             latency[ep.scenario].append(obs[hits[ep.id]].latency_ms)
     false: dict[str, int] = defaultdict(int)
     repeats: dict[str, int] = defaultdict(int)
-    for i, ev in enumerate(obs):
-        name = scenario_of(ev.type, ev.detail)
-        if i in used or name is None:
-            continue
-        windows = [ep for ep in eps if _within(ep, ev, grace_s)]
-        if any(ep.scenario == name for ep in windows):
-            repeats[name] += 1
-        elif not any(name in ep.tolerated for ep in windows):
-            false[name] += 1
+    for i, is_false in _unmatched(eps, obs, hits, grace_s).items():
+        name = scenario_of(obs[i].type, obs[i].detail) or ""
+        (false if is_false else repeats)[name] += 1
     camera_hours = cameras * duration_s / 3600
     names = [s for s in SCENARIOS if total[s] or false[s] or repeats[s]]
 

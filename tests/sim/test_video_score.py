@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sim.scenario import Episode
-from sim.video_score import ALL, GRACE_S, Observed, missed, scenario_of, score
+from sim.video_score import ALL, GRACE_S, Observed, false_alarm_rows, missed, scenario_of, score
 
 CAM, OTHER = "cam-0001", "cam-0002"
 
@@ -128,3 +128,15 @@ def test_missed_lists_the_episodes_score_counts_as_not_detected() -> None:
     events = [ev("garbage", 70), ev("garbage", 90), ev("fire", 7, cam=CAM)]  # a repeat, and fire on the wrong camera
     assert [e.id for e in missed(episodes, events)] == ["cam-0002/00-fire", "cam-0001/01-garbage"]
     assert score(episodes, events, cameras=2, duration_s=3600)[ALL]["detected"] == 1
+
+
+def test_false_alarm_rows_list_exactly_the_events_score_counts_as_false_alarms() -> None:
+    episodes = [ep("fire", 100, 150, tolerated=("smoke",)), ep("garbage", 10, 100)]
+    events = [ev("garbage", 70), ev("garbage", 90), ev("fire", 102), ev("smoke", 108), ev("smoke", 400)]
+    events += [ev("vehicle_violation", 500, violation="wrong_way", cam=OTHER)]
+    rows = false_alarm_rows(episodes, events)
+    assert rows == [
+        {"camera": CAM, "scenario": "smoke", "scene_t": 400, "detail": {}},
+        {"camera": OTHER, "scenario": "wrong_way", "scene_t": 500, "detail": {"violation": "wrong_way"}},
+    ]
+    assert score(episodes, events, cameras=2, duration_s=3600)[ALL]["false_alarms"] == len(rows)
