@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import msgspec
 
 from actors.base import BaseState, DeviceActor, DeviceProfile
-from actors.camera_objects import Condition, Obj, TrackMemo, hidden, ms, track_vehicles
+from actors.camera_objects import Condition, Obj, TrackMemo, feet_hidden, hidden, ms, track_vehicles
 from actors.camera_perception import CameraPerception
 from actors.video_config import VideoConfig, load_video_config
 from core.events import DeviceEvent, Message
@@ -152,11 +152,12 @@ class CameraActor(DeviceActor[CameraReading]):
         # people on foot: a motorcycle's riders are judged with their vehicle, not as pedestrians in a zone
         bikes = [o for o in objs if o.label == MOTORCYCLE]
         people = [o for o in objs if o.label in PEOPLE and not any(rides(o, b) for b in bikes)]
-        recent = self._recent_people(people, ts)
+        standing = self._standing(people, objs, ts)
+        recent = [(x, y) for _, x, y in st.people.values()]
         for z in c.zones:
             if not z.active(ts):
                 continue
-            inside = [o for o in people if z.contains(o.ground)]
+            inside = [o for o, point in standing if z.contains(point)]
             key = f"{z.purpose}:{z.name}"
             base: dict[str, Any] = {"zone": z.name}
             if z.purpose == "crowd":
@@ -182,16 +183,24 @@ class CameraActor(DeviceActor[CameraReading]):
         instant = track_vehicles(st, c, objs, ts, out, waiting)
         return out, instant, waiting
 
-    def _recent_people(self, people: list[Obj], ts: int) -> list[tuple[float, float]]:
-        """Where each tracked person seen within crowd_memory_s last stood: in a crowd some are hidden in any one
-        frame, each by another person, so the crowd counts everyone seen there lately, not one frame's boxes."""
+    def _standing(self, people: list[Obj], objs: list[Obj], ts: int) -> list[tuple[Obj, tuple[float, float]]]:
+        """Where each person stands this frame, and st.people: where each tracked one last stood within
+        crowd_memory_s (in a crowd some are hidden in any one frame, so it counts everyone seen there lately).
+        A person whose feet a vehicle hides still stands where they were last seen, or nowhere known."""
         st = self.state
-        for o in people:
-            if o.track >= 0:
+        hid = [feet_hidden(o, objs) for o in people]
+        for o, h in zip(people, hid, strict=True):
+            if o.track >= 0 and not h:
                 st.people[o.track] = (ts, *o.ground)
+            elif o.track in st.people:
+                st.people[o.track] = (ts, *st.people[o.track][1:])
         horizon = ts - ms(self.config.crowd_memory_s)
         st.people = {t: seen for t, seen in st.people.items() if seen[0] >= horizon}
-        return [(x, y) for _, x, y in st.people.values()]
+        return [
+            (o, st.people[o.track][1:] if h else o.ground)
+            for o, h in zip(people, hid, strict=True)
+            if not h or o.track in st.people
+        ]
 
     def _episodes(self, conditions: dict[str, Condition], waiting: set[str], ts: int, seq: int) -> list[DeviceEvent]:
         """Advance every episode by one analysed frame; raise those that have held long enough."""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from core.vision import VEHICLES, covered, rides
+from core.vision import GARBAGE, VEHICLES, covered, rides
 
 if TYPE_CHECKING:
     from actors.video_config import VideoConfig
@@ -81,6 +81,7 @@ class TrackMemo(msgspec.Struct, array_like=True):
     seen: int = 0  # when it was last seen (ms)
     vx: float = 0.0  # ground-point velocity (px/s) between its last two sightings
     vy: float = 0.0
+    sightings: int = 0
 
     def box(self) -> Box:
         """Where it stands: its box size on the anchor (bottom centre)."""
@@ -97,6 +98,16 @@ def hidden(box: Box, objs: Iterable[Obj], label: str | None, share: float = 0.5)
     )
 
 
+def feet_hidden(person: Obj, objs: Iterable[Obj]) -> bool:
+    """Whether a vehicle or pile in front covers a person's ground point: someone walking behind a car shows only
+    above the car, so the bottom of their box is not where they stand and tells nothing about zones."""
+    x, y = person.ground
+    in_front = y + 0.25 * (person.y2 - person.y1)
+    return any(
+        o.label in VEHICLES | {GARBAGE} and o.x1 <= x <= o.x2 and o.y1 <= y <= o.y2 and o.y2 >= in_front for o in objs
+    )
+
+
 def _moves(memo: TrackMemo, o: Obj, objs: list[Obj], ts: int, still_px: float) -> None:
     """Fold one sighting into the memo: velocity, and the anchor unless it is only a jitter, one odd box, or a box
     cut by something in front (a passer-by covering a fifth of it changes the box, not where the vehicle stands)."""
@@ -107,6 +118,7 @@ def _moves(memo: TrackMemo, o: Obj, objs: list[Obj], ts: int, still_px: float) -
         dt = (ts - memo.seen) / 1000
         memo.vx, memo.vy = (x - memo.x) / dt, (y - memo.y) / dt
     memo.x, memo.y, memo.missed, memo.label, memo.seen = x, y, 0, o.label, ts
+    memo.sightings += 1
     if blocked and memo.w:
         return
     if math.hypot(x - memo.ax, y - memo.ay) < still_px:
@@ -120,9 +132,12 @@ def _moves(memo: TrackMemo, o: Obj, objs: list[Obj], ts: int, still_px: float) -
         memo.w, memo.h = o.x2 - o.x1, o.y2 - o.y1
 
 
-def _refind(tracks: dict[int, TrackMemo], x: float, y: float, ts: int, still_px: float, seen: set[int]) -> int | None:
-    """The lost vehicle this new track most likely is: one that stood here, or one whose motion since it was last
-    seen (at most REFIND_S ago) brings it within its own travel of here; None when none fits."""
+def _refind(
+    tracks: dict[int, TrackMemo], x: float, y: float, ts: int, still_px: float, reach: float, seen: set[int]
+) -> int | None:
+    """The lost vehicle this new track most likely is: one that stood here, one whose motion since it was last
+    seen (at most REFIND_S ago) brings it within its own travel of here, or one seen only once (no motion yet)
+    within `reach` of here; None when none fits."""
     best: tuple[float, int] | None = None
     for tid, m in tracks.items():
         if tid in seen:
@@ -133,7 +148,13 @@ def _refind(tracks: dict[int, TrackMemo], x: float, y: float, ts: int, still_px:
         elif 0 < dt <= REFIND_S:
             speed = math.hypot(m.vx, m.vy)
             gap = math.hypot(x - (m.x + m.vx * dt), y - (m.y + m.vy * dt))
-            if speed == 0 or gap > max(still_px, speed * dt):
+            if m.sightings == 1:  # no motion known yet: anywhere within one frame's travel
+                limit = reach
+            elif speed:
+                limit = max(still_px, speed * dt)
+            else:
+                continue
+            if gap > limit:
                 continue
         else:
             continue
@@ -174,9 +195,10 @@ def track_vehicles(
         still_px = max(c.parking_move_px, c.parking_move_frac * (o.x2 - o.x1))
         memo = st.tracks.get(o.track)
         if memo is None:
-            old = _refind(st.tracks, x, y, ts, still_px, seen)
+            reach = max(still_px, o.y2 - o.y1)  # how far a vehicle may go between two frames, about its own height
+            old = _refind(st.tracks, x, y, ts, still_px, reach, seen)
             if old is None:  # a new track: where it was first seen, a frame before the tracker confirmed it
-                fx, fy = _first_sighting(st.unconfirmed, o.label, x, y, max(still_px, o.y2 - o.y1))
+                fx, fy = _first_sighting(st.unconfirmed, o.label, x, y, reach)
                 memo = st.tracks[o.track] = TrackMemo(o.label, fx, fy, x, y, ts, seen=ts)
             else:
                 memo = st.tracks[o.track] = st.tracks.pop(old)

@@ -346,6 +346,19 @@ def test_wrong_way_is_seen_across_frames_the_vehicle_was_lost_in() -> None:
     assert feed(b, T0 + 6 * S, car(600, 300, 6)) == []  # another vehicle, far from where this one was heading
 
 
+def test_a_vehicle_seen_once_then_renamed_across_the_line_is_the_same_vehicle_within_its_own_height() -> None:
+    line = {"name": "桥头单行线", "start": [320, 100], "end": [320, 360], "forbidden": "right_to_left"}
+    a = camera(lines=[line])
+    assert feed(a, T0, car(300, 300, 2)) == []  # one sighting: no motion known yet
+    got = feed(a, T0 + S, car(330, 300, 5))  # the tracker's new id 30 px on (the car is 40 px tall)
+    assert [(e.type, e.detail["direction"], e.detail["track"]) for e in got] == [
+        ("vehicle_violation", "right_to_left", 5)
+    ]
+    b = camera(lines=[line])
+    feed(b, T0, car(300, 300, 2))
+    assert feed(b, T0 + S, car(360, 300, 5)) == []  # 60 px away: another vehicle
+
+
 def test_a_crowd_counts_everyone_seen_in_the_zone_in_the_last_seconds() -> None:
     zone = {"name": "村口广场", "purpose": "crowd", "polygon": SQUARE}
     six = [person(30 + 45 * i, 300, track=i + 1) for i in range(6)]
@@ -399,3 +412,23 @@ def test_a_parked_vehicle_cut_by_a_passer_by_still_stands() -> None:
     frames = [(cut, walker) if 10 <= k < 14 else (parked,) for k in range(40)]
     got = [(T0 + k * S, e) for k, objs in enumerate(frames) for e in feed(a, T0 + k * S, *objs)]
     assert types(got) == [(30, "vehicle_violation")]
+
+
+def test_someone_behind_a_car_is_not_placed_by_the_bottom_of_their_box() -> None:
+    zone = {"name": "施工禁入区", "purpose": "restricted", "polygon": SQUARE}
+    parked = ("car", 60, 200, 160, 290)
+    behind = ("person", 90, 170, 110, 215)  # only head and shoulders show above the car: the box ends in the zone
+    a = camera(zones=[zone], restricted_s=3)
+    assert run(a, T0, T0 + 20 * S, parked, behind) == []
+    b = camera(zones=[zone], restricted_s=3)
+    assert types(run(b, T0, T0 + 5 * S, behind)) == [(3, "restricted_zone")]  # no car: the box's bottom is the feet
+
+
+def test_a_tracked_intruder_who_steps_behind_a_car_still_stands_where_last_seen() -> None:
+    low = [(0, 280), (320, 280), (320, 360), (0, 360)]
+    a = camera(zones=[{"name": "施工禁入区", "purpose": "restricted", "polygon": low}], restricted_s=20)
+    assert run(a, T0, T0 + 2 * S, person(100, 300, track=7)) == []
+    arriving = ("car", 40, 250, 200, 340)
+    behind = ("person", 90, 240, 110, 260, 7)  # same track, legs hidden: its box now ends above the zone
+    got = run(a, T0 + 3 * S, T0 + 30 * S, arriving, behind)  # longer than crowd_memory_s: still there all along
+    assert types(got) == [(20, "restricted_zone")]
