@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 MOVE_FRAMES = 2  # frames in a row a vehicle's ground point must be off its anchor before it counts as moved
 REFIND_S = 5.0  # a vehicle unseen this long (s) or less may come back under a new track id
 Box = tuple[float, float, float, float]
+SOLID = VEHICLES | {GARBAGE}  # what hides the feet of someone standing behind it
 
 
 def ms(seconds: float) -> int:
@@ -81,7 +82,7 @@ class TrackMemo(msgspec.Struct, array_like=True):
     seen: int = 0  # when it was last seen (ms)
     vx: float = 0.0  # ground-point velocity (px/s) between its last two sightings
     vy: float = 0.0
-    sightings: int = 0
+    sightings: int = 0  # frames it was seen in
 
     def box(self) -> Box:
         """Where it stands: its box size on the anchor (bottom centre)."""
@@ -103,9 +104,7 @@ def feet_hidden(person: Obj, objs: Iterable[Obj]) -> bool:
     above the car, so the bottom of their box is not where they stand and tells nothing about zones."""
     x, y = person.ground
     in_front = y + 0.25 * (person.y2 - person.y1)
-    return any(
-        o.label in VEHICLES | {GARBAGE} and o.x1 <= x <= o.x2 and o.y1 <= y <= o.y2 and o.y2 >= in_front for o in objs
-    )
+    return any(o.label in SOLID and o.x1 <= x <= o.x2 and o.y1 <= y <= o.y2 and o.y2 >= in_front for o in objs)
 
 
 def _moves(memo: TrackMemo, o: Obj, objs: list[Obj], ts: int, still_px: float) -> None:

@@ -48,7 +48,14 @@ class Platform:
         self.serving = False
 
     def start(self) -> Platform:
-        """Start every part and wait until each answers."""
+        """Start every part and wait until each answers; if one fails, stop what started and raise."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> Platform:
         self.settings.var_dir.mkdir(parents=True, exist_ok=True)
         if not self.redis_url:
             self.redis_server = RedisServer(self.settings.var_dir / "redis")

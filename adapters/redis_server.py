@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import random
 import shutil
 import signal
 import socket
@@ -20,9 +21,35 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+_GIVEN: set[int] = set()  # ports free_port handed out in this process
+
+
+def _ephemeral_low() -> int:
+    """The lowest port the kernel gives outgoing connections (Linux's ip_local_port_range; 32768 elsewhere)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """An unused TCP port on loopback."""
-    with socket.socket() as s:
+    """An unused TCP port on loopback, below the kernel's ephemeral range and not handed out before here.
+
+    A port the kernel picks for a bind to 0 comes from the ephemeral range, which outgoing connections also draw
+    from, so one of them could take it before the service binds it; below the range nothing is picked for us."""
+    low = _ephemeral_low()
+    below = range(max(1024, low - 12_000), low)
+    for port in random.sample(below, min(200, len(below))):
+        if port in _GIVEN:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _GIVEN.add(port)
+        return port
+    with socket.socket() as s:  # no room below the range: let the kernel pick
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 

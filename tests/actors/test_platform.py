@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 import ray
 import redis
-from platform_kit import count, post, register, wait
+from platform_kit import count, platform_settings, post, register, wait
 
 from actors.base import DeviceProfile
 from actors.platform import Platform
@@ -135,3 +137,26 @@ def test_host_killed_restores_state_without_loss_or_double_apply(platform: Platf
     for row in per_device:
         twin = _twin(platform, row["device_id"])
         assert twin.applied == int(row["n"]) == int(row["m"]) == twin.last_seq
+
+
+def test_a_platform_that_fails_to_start_stops_what_it_had_started(
+    ray_session: None, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: dict[str, Any] = {}
+    stop = Platform.stop
+
+    def spy(self: Platform) -> None:
+        started.update(desk=self.desk, push=self.push, store=self.store)
+        stop(self)
+
+    monkeypatch.setattr(Platform, "stop", spy)
+    settings = platform_settings(redis_url, tmp_path / "var")
+    with socket.socket() as taken:  # someone else holds the ingest port
+        taken.bind(("127.0.0.1", settings.ingest.port))
+        taken.listen()
+        with pytest.raises(ray.exceptions.RayActorError, match="address already in use"):
+            Platform(settings).start()
+    assert started and all(actor is not None for actor in started.values())
+    for actor in started.values():  # started before the ingest failed, and gone now
+        with pytest.raises(ray.exceptions.RayActorError):
+            ray.get(actor.stats.remote(), timeout=30)
