@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import random
 import shutil
 import signal
@@ -24,6 +25,7 @@ def _die_with_parent() -> None:
 _GIVEN: set[int] = set()  # ports free_port handed out in this process
 
 
+@functools.cache
 def _ephemeral_low() -> int:
     """The lowest port the kernel gives outgoing connections (Linux's ip_local_port_range; 32768 elsewhere)."""
     try:

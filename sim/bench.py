@@ -81,9 +81,7 @@ def pipeline(seconds: float, wristbands: int, hives: int, rate: float, watch_sha
     """Run the whole path under load and measure it."""
     var = Path(tempfile.mkdtemp(prefix="zq-bench-"))
     ingest_port, watch_port = free_port(), free_port()
-    settings = Settings(
-        var_dir=var, ingest={"port": ingest_port}, watch={"port": watch_port}, serve={"enabled": False}
-    )  # type: ignore[arg-type]  # the telemetry path only: no video models
+    settings = Settings(var_dir=var, ingest={"port": ingest_port}, watch={"port": watch_port}, serve={"enabled": False})  # type: ignore[arg-type]  # the telemetry path only: no video models
     platform = Platform(settings).start()
     try:
         cfg = LoadConfig(

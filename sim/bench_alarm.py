@@ -41,8 +41,17 @@ def _elders(n: int) -> list[DeviceProfile]:
     out = []
     for i in range(n):
         village, township, lat, lon = villages[i % len(villages)]
-        out.append(DeviceProfile(device_id=f"wb-alarm-{i:03d}", kind="wristband", village=village,
-                                 township=township, lat=lat, lon=lon, params={"family": f"family-{i:03d}"}))
+        out.append(
+            DeviceProfile(
+                device_id=f"wb-alarm-{i:03d}",
+                kind="wristband",
+                village=village,
+                township=township,
+                lat=lat,
+                lon=lon,
+                params={"family": f"family-{i:03d}"},
+            )
+        )
     return out
 
 
@@ -106,10 +115,22 @@ async def _run(platform: Platform, settings: Settings, seconds: float, events: i
     missing = sorted(set(sent) - set(by_device))
     if missing and os.environ.get("BENCH_DEBUG"):
         print("missing", missing[:10], file=sys.stderr)
-        print(platform.query("SELECT type, device_id FROM zq.device_events WHERE device_id IN ("
-                             + ",".join(f"'{m}'" for m in missing[:10]) + ")"), file=sys.stderr)
-        print(platform.query("SELECT ticket_id, action, to_state FROM zq.ticket_events WHERE position(ticket_id, '"
-                             + missing[0] + "') > 0"), file=sys.stderr)
+        print(
+            platform.query(
+                "SELECT type, device_id FROM zq.device_events WHERE device_id IN ("
+                + ",".join(f"'{m}'" for m in missing[:10])
+                + ")"
+            ),
+            file=sys.stderr,
+        )
+        print(
+            platform.query(
+                "SELECT ticket_id, action, to_state FROM zq.ticket_events WHERE position(ticket_id, '"
+                + missing[0]
+                + "') > 0"
+            ),
+            file=sys.stderr,
+        )
         print(ray.get(platform.desk.stats.remote()), reconnects[:5], file=sys.stderr)
     return {"events": len(sent), "delivered": len(lat), "p50_ms": q(0.5), "p99_ms": q(0.99),
             "lost": len(sent) - len(lat), "phone_reconnects": len(reconnects)}  # fmt: skip

@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 import redis.asyncio as aioredis
 from aiohttp import web
 
 from actors.base import DeviceProfile
+from actors.snapshots import encode_jpeg
 from actors.video_config import load_video_config
 from adapters import registry
 from core.gazetteer import load_gazetteer
@@ -168,11 +168,8 @@ class CameraServer:
     # --- frames ---------------------------------------------------------------------------
 
     def _render(self, feed: _Feed, tick: int) -> bytes:
-        frame = script_frame(feed.script, tick, self.tick_scene_time(feed.script.camera_id, tick))
-        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(frame[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, self.quality])
-        if not ok:
-            raise RuntimeError(f"camera {feed.script.camera_id}: JPEG encoding failed at tick {tick}")
-        return buf.tobytes()
+        t = self.tick_scene_time(feed.script.camera_id, tick)
+        return encode_jpeg(script_frame(feed.script, tick, t), self.quality)
 
     async def frame(self, camera_id: str, tick: int | None = None) -> bytes:
         """JPEG of the camera at a tick (default now): rendered once per tick, shared by concurrent callers."""

@@ -17,12 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
 import numpy as np
 import redis.asyncio as aioredis
 from aiohttp import web
 
 from actors.base import DeviceProfile
+from actors.snapshots import encode_jpeg
 from actors.video_config import load_video_config
 from adapters import registry
 from adapters.speaker.synth import wav_seconds
@@ -192,10 +192,7 @@ class StationServer:
 
     def _render(self, st: _Station, tick: int) -> bytes:
         frame = self.render_frame(st.script.station_id, tick / self.fps, (st.script.seed * 7919 + tick) % 2**31)
-        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(frame[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, self.quality])
-        if not ok:
-            raise RuntimeError(f"station {st.script.station_id}: JPEG encoding failed at tick {tick}")
-        return bytes(buf)
+        return encode_jpeg(frame, self.quality)
 
     async def frame(self, station_id: str, tick: int | None = None) -> bytes:
         """JPEG of a station at a tick (default now), rendered once per tick and shared by every client."""
