@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic.networks import IPvAnyNetwork
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -27,6 +28,12 @@ class IngestSettings(_Section):
     rate_msgs_per_s: float = Field(50.0, description="Sustained messages/s allowed per device (token bucket).")
     rate_burst: float = Field(500.0, description="Token bucket size per device, in messages.")
     flush_ms: float = Field(5.0, description="Group-commit window: messages within it share one XADD per shard.")
+    auth_failures_per_s: float = Field(
+        0.2, gt=0, description="Failed authentications (401) forgiven per second per client address (token bucket)."
+    )
+    auth_failures_burst: float = Field(
+        20.0, ge=1, description="Failed authentications an address may have at once before its requests get 429."
+    )
 
     @model_validator(mode="after")
     def _burst_holds_a_batch(self) -> IngestSettings:
@@ -42,6 +49,11 @@ class WatchSettings(_Section):
     port: int = Field(8711, description="TCP port of the watch protocol server.")
     idle_timeout_s: int = Field(900, description="Close a watch connection silent for this long.")
     max_frame_bytes: int = Field(8192, description="Largest watch frame; a longer one closes the connection.")
+    allowed_networks: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="CIDR blocks watches may connect from (e.g. the carrier's APN range); empty allows any address.",
+    )
+    max_connections: int = Field(10_000, ge=1, description="Most open watch connections; more are closed at once.")
 
 
 class BusSettings(_Section):
@@ -233,6 +245,15 @@ class OpsSettings(_Section):
     )
     live_interval_ms: int = Field(1000, ge=200, description="How often live state is read and pushed to browsers.")
     session_check_s: float = Field(5.0, gt=0, description="How often a browser session checks its login is alive.")
+    max_session_s: int = Field(
+        8 * 3600, ge=300, description="A login session ends this long after sign-in whatever its activity (kiosks too)."
+    )
+    login_threads: int = Field(
+        2, ge=1, description="Threads that verify passwords (argon2) off the event loop; further logins wait a turn."
+    )
+    login_per_address_per_min: int = Field(
+        30, ge=1, description="Login attempts one client address may make per minute (any accounts); more get 429."
+    )
 
 
 class Settings(BaseSettings):

@@ -83,6 +83,7 @@ class Gateway:
         """Accept one device's signed batch of samples."""
         device_id = request.headers.get("X-Device-Id")
         try:
+            self.gate.admit(_address(request))
             if (request.content_length or 0) > self.settings.ingest.max_body_bytes:
                 raise Refused(413, f"body over {self.settings.ingest.max_body_bytes} bytes")
             try:
@@ -96,13 +97,14 @@ class Gateway:
             self.gate.accept(profile.device_id, signed_ts)
             accepted = await self._ingest(profile, body, request.content_type, signed_ts)
         except Refused as exc:
-            return self._refuse(exc, device_id)
+            return self._refuse(exc, device_id, request)
         return web.json_response({"accepted": accepted})
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
         """A device's long-lived connection: authenticated once at the handshake, then one batch per frame."""
         device_id = request.headers.get("X-Device-Id") or request.query.get("device_id")
         try:
+            self.gate.admit(_address(request))
             profile = self.gate.profile(device_id)
             ts = request.headers.get("X-Timestamp") or request.query.get("ts")
             sig = request.headers.get("X-Signature") or request.query.get("sig")
@@ -110,7 +112,7 @@ class Gateway:
             self.gate.accept(profile.device_id, signed_ts)
             await self.redis.hset(LAST_TS, profile.device_id, signed_ts)  # a handshake is not replayable either
         except Refused as exc:
-            return self._refuse(exc, device_id)
+            return self._refuse(exc, device_id, request)
         ws = web.WebSocketResponse(max_msg_size=self.settings.ingest.max_body_bytes, heartbeat=60)
         await ws.prepare(request)
         async for frame in ws:
@@ -163,11 +165,18 @@ class Gateway:
             raise Refused(400, "malformed batch: integer outside the 64-bit range") from None
         raise Refused(415, f"unsupported content type {ctype!r}; use application/msgpack or application/json")
 
-    def _refuse(self, exc: Refused, device_id: str | None) -> web.Response:
+    def _refuse(self, exc: Refused, device_id: str | None, request: web.Request) -> web.Response:
+        if exc.status == 401:
+            self.gate.failed(_address(request))
         self._count(exc, device_id)
         headers = {"Retry-After": "1"} if exc.status in (429, 503) else None
         return web.json_response({"error": exc.reason}, status=exc.status, headers=headers)
 
     def _count(self, exc: Refused, device_id: str | None) -> None:
         self.refused[exc.status] = self.refused.get(exc.status, 0) + 1
-        log.info("refused device %s: %d %s", (device_id or "-")[:64], exc.status, exc.reason)
+        log.info("refused device %r: %d %s", (device_id or "-")[:64], exc.status, exc.reason)
+
+
+def _address(request: web.Request) -> str:
+    """The client's address (the peer of the TCP connection; no proxy header is trusted)."""
+    return request.remote or "-"

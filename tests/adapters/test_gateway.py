@@ -369,12 +369,38 @@ async def test_replay_defence_survives_a_gateway_restart(serve: Callable[..., Aw
 
 
 @pytest.mark.asyncio
-async def test_unknown_device_is_404(seeded: tuple[Served, Device, list[Message[Any]]]) -> None:
+@pytest.mark.parametrize("offset_s", [0, -3600], ids=["fresh", "stale"])
+async def test_unknown_device_is_answered_like_a_bad_signature(
+    seeded: tuple[Served, Device, list[Message[Any]]], offset_s: int
+) -> None:
     served, band, before = seeded
     stranger = Device(DeviceProfile(device_id="wb-99999", kind="wristband"))
     body = pack(batch(1))
-    await served.refused(body, stranger.headers(body), 404)
+    unknown = await served.post(body, stranger.headers(body, ts=now_ms() + offset_s * 1000))
+    forged = {**band.headers(body, ts=now_ms() + offset_s * 1000), "X-Signature": sign(stranger.key, 1, body)}
+    known = await served.post(body, forged)
+    assert unknown[0] == known[0] == 401
+    assert unknown[1] == known[1]  # the same reason: a refusal does not tell whether the id is registered
     assert await served.stored(stranger) == []
+    await served.still_serving(band, before)
+
+
+@pytest.mark.asyncio
+async def test_failed_authentications_of_an_address_are_limited(serve: Callable[..., Awaitable[Served]]) -> None:
+    served = await serve(auth_failures_burst=3.0, auth_failures_per_s=2.0)
+    band = Device(BAND)
+    assert await served.send(band, batch(1)) == 200
+    before = await served.stored(band)
+    body = pack(batch(1, first_seq=10))
+    for _ in range(3):
+        await served.refused(body, {**band.headers(body), "X-Signature": "0" * 64}, 401)
+    headers = await served.refused(body, band.headers(body), 429)  # even a valid request, before any work for it
+    assert int(headers["Retry-After"]) >= 1
+    with pytest.raises(WSServerHandshakeError) as info:
+        await served.client.ws_connect("/v1/ws", headers=band.handshake())
+    assert info.value.status == 429
+    assert await served.stored(band) == before
+    await asyncio.sleep(0.6)  # one failure forgiven at 2/s
     await served.still_serving(band, before)
 
 
@@ -456,17 +482,15 @@ async def test_refusals_are_counted_in_health(seeded: tuple[Served, Device, list
 async def test_websocket_bad_handshake_is_refused_before_upgrade(served: Served, how: str) -> None:
     band = Device(BAND)
     headers = band.handshake()
-    expected = 401
     if how == "bad signature":
         headers["X-Signature"] = sign(band.key, int(headers["X-Timestamp"]), b"not empty")
     elif how == "missing signature":
         del headers["X-Signature"]
     else:
-        headers["X-Device-Id"] = "wb-99999"
-        expected = 404
+        headers["X-Device-Id"] = "wb-99999"  # answered like a bad signature: the fleet cannot be listed
     with pytest.raises(WSServerHandshakeError) as info:
         await served.client.ws_connect("/v1/ws", headers=headers)
-    assert info.value.status == expected
+    assert info.value.status == 401
     assert await served.stored(band) == []
 
 
@@ -601,7 +625,7 @@ class Threaded:
 @pytest.fixture
 def threaded(redis_url: str) -> Iterator[Threaded]:
     loop = LoopThread()
-    settings = make_settings(rate_msgs_per_s=10_000.0, rate_burst=10_000.0)
+    settings = make_settings(rate_msgs_per_s=10_000.0, rate_burst=10_000.0, auth_failures_burst=10_000.0)
 
     async def up() -> tuple[TestServer, aioredis.Redis]:
         redis = aioredis.Redis.from_url(redis_url)
