@@ -18,8 +18,17 @@ log = logging.getLogger(__name__)
 GROUP = "sink"
 
 
+class StoreDown(Exception):
+    """ClickHouse does not answer: the batch is held in memory and retried, and no entry counts a delivery."""
+
+
 class TelemetrySink:
-    """One consumer; a batch's insert token is derived from its entry ids, so a retried batch inserts nothing new."""
+    """One consumer; a batch's insert token is derived from its entry ids, so a retried batch inserts nothing new.
+
+    An insert that fails while ClickHouse answers a probe is the entry's own failure (dead-lettered alone, or after
+    max_deliveries re-reads). One that fails while the probe fails too is an outage: the batch stays pending and is
+    retried from memory with a bounded exponential backoff, so an outage of any length raises no delivery count.
+    """
 
     def __init__(self, redis: aioredis.Redis, backend: Backend, settings: Settings, name: str = "sink-0") -> None:
         self.redis = redis
@@ -29,6 +38,9 @@ class TelemetrySink:
         self.rows_written = 0
         self.batches = 0
         self.last_error = ""
+        self.down_since: float | None = None  # monotonic time the current outage began
+        self._held: list[Entry] = []  # the batch read before an outage, retried without re-reading
+        self._written: set[bytes] = set()  # entries of the held batch already inserted (alone, in isolation)
         self._columns: dict[str, list[str]] = {}
 
     async def setup(self) -> None:
@@ -38,43 +50,61 @@ class TelemetrySink:
         await self.consumer.ensure_group()
 
     async def run(self) -> None:
-        """Write a batch every flush interval until cancelled."""
+        """Write a batch every flush interval until cancelled; wait longer and longer while ClickHouse is down."""
         interval = self.settings.sink.flush_ms / 1000
+        backoff = interval
         while True:
             started = time.monotonic()
             try:
                 await self.round()
                 await self.consumer.trim_every(10)  # the store stream keeps only what is not yet written
+                self._recovered()
+                backoff = interval
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # ClickHouse or Redis trouble: retry the same entries next round
+            except StoreDown as exc:
+                self._down(exc)
+                backoff = min(backoff * 2, self.settings.sink.outage_backoff_max_s)
+                await asyncio.sleep(backoff)
+                continue
+            except Exception as exc:  # an entry's own failure or Redis trouble: re-read the same entries next round
                 self.last_error = str(exc)[:300]
                 log.warning("sink round failed, will retry: %s", self.last_error)
                 self.consumer.retry_pending()
             await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
             raise_if_cancelled()
 
+    def _down(self, exc: StoreDown) -> None:
+        """Log an outage once, when it begins."""
+        self.last_error = str(exc)[:300]
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+            log.error("ClickHouse is down, holding %d entries pending until it answers: %s",
+                      len(self._held), self.last_error)  # fmt: skip
+
+    def _recovered(self) -> None:
+        """Log the end of an outage."""
+        if self.down_since is not None:
+            log.warning("ClickHouse answers again after %.0f s", time.monotonic() - self.down_since)
+            self.down_since = None
+
     async def round(self) -> int:
         """Read what is waiting (one read of up to max_entries), insert per table, then ack; returns rows written.
 
         One read per round means a batch re-read from the pending list after a crash is the same set of entries,
-        so it gets the same insert tokens and ClickHouse drops the repeat.
+        so it gets the same insert tokens and ClickHouse drops the repeat. A batch held through an outage is not
+        re-read at all. Raises StoreDown when ClickHouse does not answer.
         """
-        entries: list[Entry] = await self.consumer.read(block_ms=0)
+        entries: list[Entry] = self._held or await self.consumer.read(block_ms=0)
+        self._held = []
         if not entries:
             return 0
-        by_table: dict[str, list[Entry]] = defaultdict(list)
-        for entry in entries:
-            by_table[entry[1][b"t"].decode()].append(entry)
-        first, last = entries[0][0].decode(), entries[-1][0].decode()
-        bad: list[tuple[Entry, str]] = []
-        for table, group in by_table.items():
-            try:
-                await self._insert(table, group, f"{STORE}:{first}:{last}:{table}")
-            except Exception:
-                if len(group) == 1:
-                    raise
-                bad += await self._isolate(table, group)
+        try:
+            bad = await self._write(entries)
+        except StoreDown:
+            self._held = entries
+            raise
+        self._written.clear()
         for entry, error in bad:
             await self.consumer.dead_letter([entry], f"rejected by ClickHouse: {error}")
         dead = {e[0] for e, _ in bad}
@@ -84,22 +114,50 @@ class TelemetrySink:
         self.batches += 1
         return written
 
+    async def _write(self, entries: list[Entry]) -> list[tuple[Entry, str]]:
+        """Insert every table of the batch; returns the entries ClickHouse rejected on their own."""
+        by_table: dict[str, list[Entry]] = defaultdict(list)
+        for entry in entries:
+            if entry[0] not in self._written:
+                by_table[entry[1][b"t"].decode()].append(entry)
+        first, last = entries[0][0].decode(), entries[-1][0].decode()
+        bad: list[tuple[Entry, str]] = []
+        for table, group in by_table.items():
+            try:
+                await self._insert(table, group, f"{STORE}:{first}:{last}:{table}")
+            except Exception as exc:
+                await self._raise_if_down(exc)
+                if len(group) == 1:
+                    raise
+                bad += await self._isolate(table, group)
+        return bad
+
+    async def _raise_if_down(self, exc: Exception) -> None:
+        """StoreDown when ClickHouse does not answer a trivial query either (the failure is not the data's)."""
+        try:
+            await asyncio.to_thread(self.backend.query, "SELECT 1")
+        except Exception as probe:
+            raise StoreDown(f"{type(exc).__name__}: {exc}; probe: {type(probe).__name__}: {probe}") from exc
+
     async def _insert(self, table: str, group: list[Entry], token: str) -> None:
         cols = self._columns.get(table) or self._columns.setdefault(table, column_names(table))
         data = b"\n".join(fields[b"r"] for _, fields in group)
         await asyncio.to_thread(self.backend.insert_json_rows, table, cols, data, token)
 
     async def _isolate(self, table: str, group: list[Entry]) -> list[tuple[Entry, str]]:
-        """Insert a failed batch entry by entry: those failing alone are bad data; all failing means the store is down.
+        """Insert a failed batch entry by entry: those failing alone while ClickHouse answers are bad data.
 
-        Tables of the batch that were written already keep their batch token, so a retry of the batch skips them.
+        Tables of the batch that were written already keep their batch token, so a retry of the batch skips them;
+        entries written here are remembered, so a batch held through an outage that began mid-way skips them too.
         """
         bad: list[tuple[Entry, str]] = []
         for entry in group:
             eid = entry[0].decode()
             try:
                 await self._insert(table, [entry], f"{STORE}:{eid}:{eid}:{table}")
+                self._written.add(entry[0])
             except Exception as exc:
+                await self._raise_if_down(exc)
                 bad.append((entry, str(exc)[:300]))
         if len(bad) == len(group):
             raise RuntimeError(f"{table}: every entry of the batch failed: {bad[0][1]}")

@@ -121,19 +121,35 @@ class ChdbBackend:
     """Embedded ClickHouse (chDB) in this process; the directory is locked to one process.
 
     chDB sessions are not thread-safe, so every call runs on one dedicated thread, whichever thread asks.
+    After `close` every call fails with ConnectionError, as a stopped server would, until `open`.
     """
 
     def __init__(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
+        self._path = str(path)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chdb")
-        self._session = self._run(_open_session, str(path))
+        self._session: Any = None
+        self.open()
+
+    def open(self) -> None:
+        """Open the session (again after `close`), taking the directory lock."""
+        self._run(self._open)
+
+    def _open(self) -> None:
+        if self._session is None:
+            self._session = _open_session(self._path)
 
     def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return self._thread.submit(fn, *args).result()
 
+    def _query(self, sql: str, fmt: str = "CSV") -> Any:
+        if self._session is None:
+            raise ConnectionError("chDB session is closed")
+        return self._session.query(sql, fmt)
+
     def command(self, sql: str) -> None:
         """Run a statement."""
-        self._run(self._session.query, sql)
+        self._run(self._query, sql)
 
     def insert_json_rows(self, table: str, columns: list[str], data: bytes, token: str) -> None:
         """Insert JSONCompactEachRow rows; the same token twice inserts once."""
@@ -142,17 +158,21 @@ class ChdbBackend:
             f"INSERT INTO {DB}.{table} ({cols}) SETTINGS insert_deduplication_token = '{token}' "
             "FORMAT JSONCompactEachRow\n"
         )
-        self._run(self._session.query, sql + data.decode())
+        self._run(self._query, sql + data.decode())
 
     def query(self, sql: str) -> list[dict[str, Any]]:
         """Rows of a SELECT as dicts."""
-        out = self._run(lambda: self._session.query(sql, "JSONEachRow").bytes())
+        out = self._run(lambda: self._query(sql, "JSONEachRow").bytes())
         return [msgspec.json.decode(line) for line in out.splitlines() if line]
 
     def close(self) -> None:
-        """Release the directory lock."""
-        self._run(self._session.close)
-        self._thread.shutdown()
+        """Release the directory lock (the backend is down until `open`)."""
+        self._run(self._close)
+
+    def _close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
 
 
 def _open_session(path: str) -> Any:
