@@ -10,6 +10,7 @@ import msgspec
 from actors.ticket_routing import (
     ACTION_ZH,
     ACTIONS,
+    ASSIGNEE_ACTIONS,
     DISCOVERED,
     ELDERLY_CATEGORIES,
     ELDERLY_RULES,
@@ -99,6 +100,8 @@ class TicketActor:
             "count": inc.count, "device_id": inc.device_id, "event_type": inc.detail.get("event_type", ""),
             "event_ts": inc.last_ts, "event": dict(inc.detail.get("event") or {}),  # the evidence (e.g. snapshot)
         }  # fmt: skip
+        if inc.detail.get("channel"):
+            detail["channel"] = inc.detail["channel"]  # e.g. watch-tcp: raised over an unauthenticated channel
         return self, [self._append(now, actor, "open", "", start, inc.title, "", detail)]
 
     # --- read-only views ------------------------------------------------------------------------------------
@@ -240,6 +243,8 @@ class TicketActor:
             raise self._error(act, f"{ACTION_ZH[act]}须填写说明", f"{act!r} requires a note")
         if act in TARGET_REQUIRED and not cmd.target:
             raise self._error(act, f"{ACTION_ZH[act]}须指定对象", f"{act!r} requires a target")
+        if act in ASSIGNEE_ACTIONS and cmd.actor != st.responder:
+            raise self._error(act, "只能由当前处置人操作", "only the current assignee may do this")
         detail: dict[str, Any] = {}
         if act == "dispatch":
             detail["responder"] = cmd.target

@@ -56,6 +56,7 @@ TRANSITIONS: dict[str, dict[str, str]] = {
 }
 RESTART_ACTIONS = frozenset({"dispatch"})  # a self-transition that still starts a new state visit (new SLA)
 NOTE_REQUIRED = frozenset({"resolve", "return"})
+ASSIGNEE_ACTIONS = frozenset({"start", "arrive", "resolve"})  # the responder's own steps: the current assignee only
 TARGET_REQUIRED = frozenset({"dispatch", "merge", "merged"})
 
 # --- SLA: state -> (ms for severity 1, ms otherwise) to leave that state; absent = no deadline -----------------

@@ -102,7 +102,12 @@ class PushSettings(_Section):
     var_dir: Path = Field(Path("var"), description="Directory for the SMS outbox file and uploaded photos.")
     max_message_bytes: int = Field(64 * 1024, description="Largest websocket message accepted from a phone.")
     max_photo_bytes: int = Field(5 * 1024 * 1024, description="Largest photo upload; a larger one gets 413.")
-    record_ttl_s: int = Field(30 * 86400, description="How long ack and SMS records of a dispatch are kept.")
+    record_ttl_s: int = Field(
+        30 * 86400, description="How long ack and SMS records of a dispatch, and who holds a ticket, are kept."
+    )
+    token_ttl_s: int = Field(
+        30 * 86400, gt=0, description="A phone token expires this long after it was issued (re-issue on /admin)."
+    )
 
 
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent

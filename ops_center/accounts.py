@@ -11,10 +11,11 @@ import redis.asyncio as aioredis
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from adapters.push.tokens import ACCOUNTS, revoke_user
 from core.events import now_ms
 from core.settings import OpsSettings
 
-USERS = "ops:users"  # username -> User (msgpack)
+USERS = ACCOUNTS  # username -> User (msgpack); the push service reads its `disabled`
 SESSIONS = "ops:session:"  # + session id -> username; expires after the idle timeout
 USER_SESSIONS = "ops:user_sessions:"  # + username -> set of its session ids (to end them all)
 FAILS = "ops:fails:"  # + username -> failed logins in a row; expires with the lockout
@@ -127,13 +128,14 @@ class Accounts:
         await self.set_password(username, new)
 
     async def set_disabled(self, username: str, disabled: bool) -> None:
-        """Disable (ending its sessions) or re-enable an account."""
+        """Disable (ending its sessions, revoking its phone tokens, closing its push websockets) or re-enable."""
         user = await self.get(username)
         if user is None:
             raise AccountError("用户不存在")
         await self.redis.hset(USERS, username, _ENC.encode(msgspec.structs.replace(user, disabled=disabled)))
         if disabled:
             await self.end_sessions(username)
+            await revoke_user(self.redis, username)
 
     async def login(self, username: str, password: str) -> tuple[User, str]:
         """Verify a password; returns the user and a new session id, or raises AccountError (counting failures)."""

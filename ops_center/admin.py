@@ -64,8 +64,6 @@ async def set_disabled(session: OpsSession, username: str, disabled: bool) -> No
         raise AccessDenied("不能停用自己的账号")
     await _target(session, username)
     await session.ctx.accounts.set_disabled(username, disabled)
-    if disabled:
-        await revoke_user(session.ctx.redis, username)
     await session.audit("user_disable" if disabled else "user_enable", username)
 
 
@@ -77,12 +75,15 @@ async def unlock(session: OpsSession, username: str) -> None:
 
 
 async def issue_phone_token(session: OpsSession, username: str) -> str:
-    """A new token for the person's phone page (earlier tokens stay until the account is disabled)."""
+    """(Re-)issue the person's phone token: earlier ones stop working at once; it expires after push.token_ttl_s."""
     user = await _target(session, username)
     if not ({"responder", "officer", "operator"} & set(user.duties)):
         raise AccessDenied("只有处置人员、村干部和值班员需要手机令牌")
-    token = await add_token(session.ctx.redis, username)
-    await session.audit("phone_token", username)
+    if user.disabled:
+        raise AccessDenied(f"账号 {username} 已停用,不能发放手机令牌")
+    revoked = await revoke_user(session.ctx.redis, username)
+    token = await add_token(session.ctx.redis, username, session.ctx.settings.push.token_ttl_s)
+    await session.audit("phone_token", username, revoked=revoked)
     return token
 
 

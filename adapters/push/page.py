@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 from aiohttp import BodyPartReader, web
 
 from adapters.push.settings import PushSettings
+from adapters.push.store import PushStore
 from adapters.push.tokens import bearer, user_for
 
 log = logging.getLogger(__name__)
@@ -49,8 +50,9 @@ def _csp(html: str) -> str:
 class ResponderPage:
     """Serves the page and accepts photos from token holders; the websocket itself is the PushServer."""
 
-    def __init__(self, redis: aioredis.Redis, settings: PushSettings, photos_dir: Path) -> None:
+    def __init__(self, redis: aioredis.Redis, settings: PushSettings, photos_dir: Path, store: PushStore) -> None:
         self.redis = redis
+        self.store = store
         self.settings = settings
         self.photos_dir = photos_dir
         self.push_port = settings.port  # the PushService sets the bound port
@@ -107,19 +109,18 @@ class ResponderPage:
 
 
     async def evidence(self, request: web.Request) -> web.Response:
-        """An event's evidence picture (a camera or station snapshot under var/snapshots) for token holders."""
+        """The evidence picture (snapshot under var/snapshots) of a ticket the token's user currently holds."""
         user = await user_for(self.redis, bearer(request.headers.get("Authorization")))
         if user is None:
             return _error(401, "missing or unknown token", {"WWW-Authenticate": "Bearer"})
+        ticket = request.query.get("ticket", "")
+        wanted = await self.store.evidence(user, ticket) if 0 < len(ticket) <= 128 else None
         root = (self.settings.var_dir / "snapshots").resolve()
-        wanted = request.query.get("path", "")
-        path = (self.settings.var_dir / wanted).resolve()
-        if not wanted.endswith(".jpg") or not path.is_relative_to(root):
-            return _error(400, "path must name a snapshot JPEG under snapshots/")
-        if not path.is_file():
-            return _error(404, "no such snapshot")
+        path = (self.settings.var_dir / wanted).resolve() if wanted else root
+        if not wanted or not wanted.endswith(".jpg") or not path.is_relative_to(root) or not path.is_file():
+            return _error(404, "no evidence of a ticket dispatched to you")  # another's ticket looks like none
         data = await asyncio.to_thread(path.read_bytes)
-        return web.Response(body=data, content_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+        return web.Response(body=data, content_type="image/jpeg", headers=self.headers)
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -6,11 +6,12 @@ import asyncio
 import json
 import logging
 import re
+import time
 import uuid
+import weakref
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 import msgspec
 import redis.asyncio as aioredis
@@ -19,26 +20,32 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
+from adapters.audit import record
 from adapters.bus import Consumer, Entry, raise_if_cancelled
 from adapters.push.settings import PushSettings
 from adapters.push.store import COMMANDS, DISPATCH, GROUP, PushStore, decode_entry, now_ms
-from adapters.push.tokens import bearer, user_for
+from adapters.push.tokens import MAX_TOKEN_CHARS, REVOKED, bearer, token_hash, user_for_hash
 from core.incidents import Dispatch, TicketCommand
 from core.settings import BusSettings
 
 log = logging.getLogger(__name__)
 ACTIONS = ("start", "arrive", "resolve")
 PHOTO_NAME = re.compile(r"^[0-9a-f]{32}\.(jpg|png|webp)$")
-_SECRET = re.compile(r"(token=)[^&\s'\"]*|(Bearer\s+)\S+", re.IGNORECASE)
+PROTOCOL = Subprotocol("zq-push")  # the page offers it with "zq-token.<token>" (browsers cannot set headers)
+TOKEN_PROTOCOL = "zq-token."
+CLOSE_REVOKED = 4401  # close code: the token was revoked or expired, or the account disabled
+RECHECK_S = 10.0  # open connections' tokens are checked this often (pub/sub is the fast path)
+_SECRET = re.compile(r"(zq-token\.)[^,\s'\"]*|(Bearer\s+)\S+", re.IGNORECASE)
 
 
 class _Redact(logging.Filter):
-    """Hide tokens (query parameter or bearer header) in the websocket library's debug logs."""
+    """Hide tokens (bearer header or token subprotocol) in the websocket library's debug logs."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
-        if "token=" in text.lower() or "bearer" in text.lower():
+        if "zq-token." in text.lower() or "bearer" in text.lower():
             record.msg, record.args = _SECRET.sub(lambda m: (m.group(1) or m.group(2)) + "***", text), None
         return True
 
@@ -54,6 +61,19 @@ class Rejected(Exception):
 def dispatch_json(d: Dispatch) -> str:
     """The websocket message for a dispatch: {"type": "dispatch", ...dispatch fields}."""
     return json.dumps({"type": "dispatch", **msgspec.to_builtins(d)}, ensure_ascii=False)
+
+
+def handshake_token(headers: Headers) -> str | None:
+    """The token of an `Authorization: Bearer` header, else of a `zq-token.<token>` subprotocol offer."""
+    if token := bearer(headers.get("Authorization")):
+        return token
+    offers = (p.strip() for h in headers.get_all("Sec-WebSocket-Protocol") for p in h.split(","))
+    return next((p.removeprefix(TOKEN_PROTOCOL) for p in offers if p.startswith(TOKEN_PROTOCOL)), None)
+
+
+def _select(connection: ServerConnection, offered: object) -> Subprotocol | None:
+    """Answer `zq-push` when offered (never echo the token offer); clients with a header offer none."""
+    return PROTOCOL if isinstance(offered, list | tuple) and PROTOCOL in offered else None
 
 
 def photo_ok(photos_dir: Path, photo: str) -> bool:
@@ -72,45 +92,91 @@ class PushServer:
         self.store = PushStore(redis, int(settings.sms_after_s * 1000), settings.record_ttl_s)
         self.consumer = Consumer(redis, DISPATCH, GROUP, settings.consumer, bus)
         self.connections: dict[str, dict[ServerConnection, set[str]]] = {}  # user -> connection -> ids sent on it
+        self.token_of: weakref.WeakKeyDictionary[ServerConnection, str] = weakref.WeakKeyDictionary()  # hash
         self.port = settings.port
         self._server: Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._rechecked = time.monotonic()
 
     async def start(self) -> None:
         """Create the consumer group, listen, and start consuming dispatches."""
         await self.consumer.ensure_group()
         self._server = await serve(
             self._handle, self.settings.host, self.settings.port, process_request=self._check,
-            max_size=self.settings.max_message_bytes, logger=ws_log, server_header=None,
+            max_size=self.settings.max_message_bytes, logger=ws_log, server_header=None, select_subprotocol=_select,
         )  # fmt: skip
         self.port = self._server.sockets[0].getsockname()[1]
-        self._task = asyncio.create_task(self._consume(), name="push-consume")
+        self._tasks = [asyncio.create_task(self._consume(), name="push-consume"),
+                       asyncio.create_task(self._revocations(), name="push-revocations")]  # fmt: skip
 
     async def stop(self) -> None:
         """Stop consuming and close every connection (pending dispatches stay in Redis)."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
 
     async def _check(self, connection: ServerConnection, request: Request) -> Response | None:
-        """Before the upgrade: path, then Origin (403), then token (401); never logs the token."""
-        path, _, query = request.path.partition("?")
-        if path != "/push":
+        """Before the upgrade: path, then Origin (403), then token and account (401); never logs the token."""
+        if request.path.partition("?")[0] != "/push":
             return connection.respond(HTTPStatus.NOT_FOUND, "not found\n")
         if not self._origin_ok(request.headers):
             log.warning("push handshake refused: origin not allowed")
             return connection.respond(HTTPStatus.FORBIDDEN, "origin not allowed\n")
-        token = bearer(request.headers.get("Authorization")) or next(iter(parse_qs(query).get("token", [])), None)
-        user = await user_for(self.redis, token)
+        token = handshake_token(request.headers)
+        hashed = token_hash(token) if token and len(token) <= MAX_TOKEN_CHARS else ""
+        user = await user_for_hash(self.redis, hashed) if hashed else None
         if user is None:
-            response = connection.respond(HTTPStatus.UNAUTHORIZED, "missing or unknown token\n")
+            response = connection.respond(HTTPStatus.UNAUTHORIZED, "missing, unknown or expired token\n")
             response.headers["WWW-Authenticate"] = "Bearer"
             return response
         connection.username = user
+        self.token_of[connection] = hashed
         return None
+
+    async def _valid(self, ws: ServerConnection) -> bool:
+        """Whether the connection's token still names its user (not revoked or expired, account not disabled)."""
+        return await user_for_hash(self.redis, self.token_of.get(ws, "")) == ws.username
+
+    async def recheck(self, user: str | None = None) -> int:
+        """Close the open connections (of one user, or all) whose token no longer holds; returns how many."""
+        users = [user] if user is not None else list(self.connections)
+        closed = 0
+        for name in users:
+            for ws in list(self.connections.get(name, {})):
+                if not await self._valid(ws):
+                    await ws.close(CLOSE_REVOKED, "token revoked or expired")
+                    closed += 1
+        if closed:
+            log.info("push: closed %d connection(s) whose token no longer holds", closed)
+        return closed
+
+    async def recheck_every(self) -> None:
+        """`recheck` all connections when RECHECK_S have passed (expired tokens; call it every check)."""
+        if time.monotonic() - self._rechecked >= RECHECK_S:
+            self._rechecked = time.monotonic()
+            await self.recheck()
+
+    async def _revocations(self) -> None:
+        """Close a user's connections as soon as any process revokes their tokens (pub/sub `push:revoked`)."""
+        while True:
+            try:
+                async with self.redis.pubsub(ignore_subscribe_messages=True) as sub:
+                    await sub.subscribe(REVOKED)
+                    await self.recheck()  # whatever was revoked while this was not subscribed
+                    while True:
+                        msg = await sub.get_message(timeout=1.0)
+                        if msg is not None:
+                            data = msg["data"]
+                            await self.recheck(data.decode() if isinstance(data, bytes) else str(data))
+                        raise_if_cancelled()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("push: revocation listener failed; resubscribing")
+                await asyncio.sleep(1.0)
 
     def _origin_ok(self, headers: Headers) -> bool:
         origins = headers.get_all("Origin")
@@ -127,7 +193,10 @@ class PushServer:
             for d in await self.store.pending(user):
                 await _send_once(ws, sent, d)
             async for raw in ws:
-                reply = await self._reply(user, raw)
+                if not await self._valid(ws):  # every message: revoked, expired or disabled ends the connection
+                    await ws.close(CLOSE_REVOKED, "token revoked or expired")
+                    break
+                reply = await self._reply(ws, raw)
                 await ws.send(json.dumps(reply, ensure_ascii=False))
         except ConnectionClosed:
             pass
@@ -138,7 +207,8 @@ class PushServer:
                 self.connections.pop(user, None)
                 await self.store.mark_offline(user)
 
-    async def _reply(self, user: str, raw: str | bytes) -> dict[str, Any]:
+    async def _reply(self, ws: ServerConnection, raw: str | bytes) -> dict[str, Any]:
+        user = ws.username
         try:
             if isinstance(raw, bytes):
                 raise Rejected("expected a JSON text message")
@@ -152,7 +222,7 @@ class PushServer:
             if kind == "ack":
                 return await self._ack(user, msg)
             if kind == "action":
-                return await self._action(user, msg)
+                return await self._action(ws, msg)
             if kind == "ping":
                 return {"type": "pong"}
             raise Rejected("unknown message type")
@@ -168,7 +238,8 @@ class PushServer:
             raise Rejected("unknown dispatch_id")
         return {"type": "acked", "dispatch_id": dispatch_id}
 
-    async def _action(self, user: str, msg: dict[str, Any]) -> dict[str, Any]:
+    async def _action(self, ws: ServerConnection, msg: dict[str, Any]) -> dict[str, Any]:
+        user, ip = ws.username, _ip(ws)
         ticket_id = _text(msg, "ticket_id", 128, required=True)
         action = msg.get("action")
         if action not in ACTIONS:
@@ -177,13 +248,15 @@ class PushServer:
         photo = _text(msg, "photo", 512)
         if photo and not photo_ok(self.photos_dir, photo):
             raise Rejected("photo must be a path returned by the photo upload")
-        key = _text(msg, "key", 128) or f"push-{uuid.uuid4().hex}"
+        key = _text(msg, "key", 512) or f"push-{uuid.uuid4().hex}"
         if not await self.store.may_act(user, ticket_id):
-            raise Rejected("ticket was not dispatched to you")
+            why = {"why": "not the current assignee"}
+            await record(self.redis, user, f"phone_{action}", ticket_id, ok=False, ip=ip, detail=why)
+            raise Rejected("ticket is not currently dispatched to you")
         cmd = TicketCommand(key=key, ticket_id=ticket_id, action=action, actor=user, ts=now_ms(), note=note,
                             photo=photo)  # fmt: skip
         await self.redis.xadd(COMMANDS, {b"c": msgspec.msgpack.encode(cmd)})
-        log.info("user %s: %s on ticket %s", user, action, ticket_id)
+        await record(self.redis, user, f"phone_{action}", ticket_id, ip=ip, detail={"key": key, "photo": photo})
         return {"type": "accepted", "ticket_id": ticket_id, "action": action, "key": key}
 
     async def _consume(self) -> None:
@@ -228,6 +301,11 @@ async def _send_once(ws: ServerConnection, sent: set[str], d: Dispatch) -> None:
     if d.dispatch_id not in sent:
         sent.add(d.dispatch_id)
         await ws.send(dispatch_json(d))
+
+
+def _ip(ws: ServerConnection) -> str:
+    address = ws.remote_address
+    return str(address[0]) if address else ""
 
 
 def _text(msg: dict[str, Any], field: str, limit: int, required: bool = False) -> str:

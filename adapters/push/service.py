@@ -32,8 +32,8 @@ class PushService:
         self.outbox = outbox or FileSmsOutbox(settings.var_dir / "sms_outbox.jsonl")
         self.check_ms = int(settings.sms_check_s * 1000)
         self.fallback = SmsFallback(self.server.store, self.outbox, self.check_ms)
-        self.page = ResponderPage(self.redis, settings, photos)
-        self._runner = web.AppRunner(self.page.app, access_log=None)  # access logs would carry ?token= queries
+        self.page = ResponderPage(self.redis, settings, photos, self.server.store)
+        self._runner = web.AppRunner(self.page.app, access_log=None)  # no access log of phones' requests
         self.page_port = settings.page_port
         self._loop: asyncio.Task[None] | None = None
 
@@ -74,6 +74,7 @@ class PushService:
             try:
                 await self.check()
                 await self.server.consumer.trim_every(TRIM_EVERY_S)  # consumed, acknowledged entries leave
+                await self.server.recheck_every()  # expired tokens end their connections
             except asyncio.CancelledError:
                 raise
             except Exception:

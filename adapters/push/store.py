@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import msgspec
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 from redis.typing import EncodableT
 
 from adapters.bus import Consumer, Entry
@@ -26,9 +27,11 @@ def pending_key(user: str) -> str:
     return f"push:pending:{user}"
 
 
-def tickets_key(user: str) -> str:
-    """Set of ticket ids dispatched to the user (a responder may act only on those)."""
-    return f"push:tickets:{user}"
+def ticket_key(ticket_id: str) -> str:
+    """Hash `assignee` -> current responder, `snapshot` -> evidence path, `h:<user>` for each current holder.
+
+    A responder dispatch replaces it (a past recipient loses the ticket); a notification adds a holder."""
+    return f"push:ticket:{ticket_id}"
 
 
 def acked_key(dispatch_id: str) -> str:
@@ -101,11 +104,23 @@ class PushStore:
         async with self.redis.pipeline(transaction=True) as pipe:
             for d in fresh:
                 pipe.hset(pending_key(d.recipient), d.dispatch_id, msgspec.msgpack.encode(d))
-                pipe.sadd(tickets_key(d.recipient), d.ticket_id)
+                self._hold(pipe, d)
                 pipe.zadd(DUE, {member(d.recipient, d.dispatch_id): d.ts + self.sms_after_ms}, nx=True)
             consumer.ack_in(pipe, [i for i, _ in batch])
             await pipe.execute()
         return fresh
+
+    def _hold(self, pipe: Pipeline, d: Dispatch) -> None:
+        """Record who holds the dispatch's ticket now: the responder dispatched to alone, or one more notified."""
+        key = ticket_key(d.ticket_id)
+        fields: dict[EncodableT, EncodableT] = {f"h:{d.recipient}": 1}
+        if d.role == "responder":
+            pipe.delete(key)
+            fields["assignee"] = d.recipient
+        if snapshot := d.detail.get("snapshot"):
+            fields["snapshot"] = str(snapshot)
+        pipe.hset(key, mapping=fields)
+        pipe.expire(key, self.record_ttl_s)
 
     async def pending(self, user: str) -> list[Dispatch]:
         """The user's unacknowledged dispatches in creation order."""
@@ -134,8 +149,14 @@ class PushStore:
         return None if raw is None else int(_str(raw).rpartition(" ")[2])
 
     async def may_act(self, user: str, ticket_id: str) -> bool:
-        """True when the ticket was dispatched to the user."""
-        return bool(await self.redis.sismember(tickets_key(user), ticket_id))
+        """True when the user is the ticket's current assignee (its latest responder dispatch went to them)."""
+        raw = await self.redis.hget(ticket_key(ticket_id), "assignee")
+        return raw is not None and _str(raw) == user
+
+    async def evidence(self, user: str, ticket_id: str) -> str | None:
+        """The evidence path of a ticket the user currently holds (assignee or notified), else None."""
+        held, path = await self.redis.hmget(ticket_key(ticket_id), [f"h:{user}", "snapshot"])
+        return _str(path) if held is not None and path is not None else None
 
     async def mark_online(self, users: list[str], until_ms: int) -> None:
         """Users with a live connection here count as online until until_ms (refreshed every check)."""

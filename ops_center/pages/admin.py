@@ -98,7 +98,8 @@ class AdminView:
             await admin.unlock(self.session, name)
             return f"已解锁 {name}"
         token = await admin.issue_phone_token(self.session, name)
-        return f"{name} 的手机处置页令牌(仅显示一次):/responder#token={token}"
+        days = self.session.ctx.settings.push.token_ttl_s / 86400
+        return f"{name} 的手机处置页令牌(仅显示一次,旧令牌已作废,{days:g} 天后失效):/responder#token={token}"
 
     def _on(self, what: str) -> Callable[[], Awaitable[str]]:
         return lambda: self.on_selected(what)
@@ -116,7 +117,7 @@ class AdminView:
         create.on_click(self.action(self.create))
         buttons = []
         for what, label in (("reset", "重置密码"), ("disable", "停用"), ("enable", "启用"), ("unlock", "解锁"),
-                            ("token", "发放手机令牌")):  # fmt: skip
+                            ("token", "发放/重发手机令牌")):  # fmt: skip
             b = pn.widgets.Button(name=label, button_type="danger" if what == "disable" else "default")
             b.on_click(self.action(self._on(what)))
             buttons.append(b)

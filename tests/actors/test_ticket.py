@@ -11,6 +11,7 @@ import pytest
 from actors.ticket import TicketActor, TicketError, merge_followup
 from actors.ticket_routing import (
     ACCEPTED,
+    ASSIGNEE_ACTIONS,
     CLOSED,
     DISCOVERED,
     DISPATCHED,
@@ -39,9 +40,10 @@ def incident(incident_id: str = "inc-1", **kw: Any) -> Incident:
 
 
 def cmd(ticket: TicketActor, action: str, at: int, key: str | None = None, **kw: Any) -> TicketCommand:
-    """A command on that ticket by operator op-1 with a fresh key unless one is given."""
+    """A command on that ticket by operator op-1 (the assignee for its own steps) with a fresh key unless given."""
+    actor = kw.pop("actor", ticket.state.responder if action in ASSIGNEE_ACTIONS else "op-1")
     return TicketCommand(
-        key=key or f"k{next(_keys)}", ticket_id=ticket.ticket_id, action=action, actor="op-1", ts=at, **kw
+        key=key or f"k{next(_keys)}", ticket_id=ticket.ticket_id, action=action, actor=actor, ts=at, **kw
     )
 
 
@@ -141,6 +143,25 @@ def test_action_not_allowed_in_state_is_refused() -> None:
     with pytest.raises(TicketError, match="not allowed"):
         ticket.handle(cmd(ticket, "resolve", T0 + MIN, note="x"), T0 + MIN)
     assert ticket.status == DISCOVERED and len(ticket.history) == 1
+
+
+def test_only_the_current_assignee_takes_the_responders_steps() -> None:
+    ticket = opened()
+    run(ticket, T0, ("accept", {}), ("dispatch", {"target": "resp-7"}))
+    with pytest.raises(TicketError, match="current assignee"):  # another responder
+        ticket.handle(cmd(ticket, "start", T0 + 5 * MIN, actor="resp-8"), T0 + 5 * MIN)
+    with pytest.raises(TicketError, match="current assignee"):  # an operator does not act for the responder
+        ticket.handle(cmd(ticket, "start", T0 + 5 * MIN, actor="op-1"), T0 + 5 * MIN)
+    run(ticket, T0 + 6 * MIN, ("dispatch", {"target": "resp-8"}))  # re-dispatched away from resp-7
+    for action in ("start", "arrive"):
+        with pytest.raises(TicketError, match="current assignee"):
+            ticket.handle(cmd(ticket, action, T0 + 8 * MIN, actor="resp-7"), T0 + 8 * MIN)
+    assert ticket.status == DISPATCHED and len(ticket.history) == 4
+    [ev] = ticket.handle(cmd(ticket, "start", T0 + 9 * MIN, actor="resp-8"), T0 + 9 * MIN)
+    assert (ev.actor, ev.to_state) == ("resp-8", IN_PROGRESS)
+    with pytest.raises(TicketError, match="current assignee"):
+        ticket.handle(cmd(ticket, "resolve", T0 + 10 * MIN, actor="resp-7", note="x"), T0 + 10 * MIN)
+    assert ticket.status == IN_PROGRESS
 
 
 def test_evaluate_rating_out_of_range_is_refused() -> None:

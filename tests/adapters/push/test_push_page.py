@@ -23,7 +23,7 @@ from websockets.asyncio.client import connect
 from adapters.push.service import PushService, start_push
 from adapters.push.settings import PushSettings
 from adapters.push.store import COMMANDS, DISPATCH
-from adapters.push.tokens import TOKENS, add_token, token_hash, user_for
+from adapters.push.tokens import TOKEN, add_token, token_hash, user_for
 from core.incidents import Dispatch, TicketCommand
 from core.settings import BusSettings
 
@@ -133,37 +133,60 @@ def test_tokens_cli_prints_a_new_token_once(redis_url: str) -> None:
     token = out.stdout.strip()
     assert len(token) >= 32 and "\n" not in token and token not in out.stderr
 
-    async def check() -> tuple[str | None, dict[bytes, bytes]]:
+    async def check() -> tuple[str | None, list[bytes], int]:
         client = aioredis.Redis.from_url(redis_url)
         try:
-            return await user_for(client, token), await client.hgetall(TOKENS)
+            keys = [k async for k in client.scan_iter("push:token:*")]
+            return await user_for(client, token), keys, await client.ttl(TOKEN + token_hash(token))
         finally:
             await client.aclose()
 
-    user, stored = asyncio.run(check())
-    assert user == "responder-7" and stored == {token_hash(token).encode(): b"responder-7"}
+    user, keys, ttl = asyncio.run(check())
+    assert user == "responder-7" and keys == [(TOKEN + token_hash(token)).encode()]  # only the hash is kept
+    assert 0 < ttl <= PushSettings().token_ttl_s  # it expires
+
+
+async def _evidence(http: aiohttp.ClientSession, service: PushService, token: str, ticket: str) -> int:
+    auth = {"Authorization": f"Bearer {token}"}
+    async with http.get(base(service) + "/responder/evidence", params={"ticket": ticket}, headers=auth) as resp:
+        return resp.status
 
 
 @pytest.mark.asyncio
-async def test_evidence_snapshot_is_served_to_token_holders_only(
-    service: PushService, http: aiohttp.ClientSession, redis_url: str, tmp_path: Path
+async def test_evidence_is_served_only_for_tickets_currently_dispatched_to_the_user(
+    service: PushService, http: aiohttp.ClientSession, r: aioredis.Redis, tmp_path: Path
 ) -> None:
     snap = tmp_path / "var" / "snapshots" / "cam-1" / "cam-1_fire_1.jpg"
     snap.parent.mkdir(parents=True)
     snap.write_bytes(JPEG)
     (tmp_path / "var" / "secret.jpg").write_bytes(JPEG)
-    client = aioredis.Redis.from_url(redis_url)
-    token = await add_token(client, "officer-a")
-    await client.aclose()
+    mine, other = await add_token(r, "officer-a"), await add_token(r, "resp-b")
+    now = int(time.time() * 1000)
+
+    def d(n: int, ticket: str, user: str, path: str, role: str = "responder") -> Dispatch:
+        return Dispatch(dispatch_id=f"d{n}", ticket_id=ticket, recipient=user, role=role, title="火情", severity=1,
+                        ts=now + n, detail={"snapshot": path})  # fmt: skip
+
+    for x in (d(1, "T-1", "officer-a", "snapshots/cam-1/cam-1_fire_1.jpg"), d(2, "T-2", "officer-a", "secret.jpg"),
+              d(3, "T-3", "officer-a", "snapshots/../secret.jpg")):  # fmt: skip
+        await r.xadd(DISPATCH, {b"d": msgspec.msgpack.encode(x)})
     url = base(service) + "/responder/evidence"
-    auth = {"Authorization": f"Bearer {token}"}
-    async with http.get(url, params={"path": "snapshots/cam-1/cam-1_fire_1.jpg"}) as resp:
+    async with http.get(url, params={"ticket": "T-1"}) as resp:
         assert resp.status == 401
-    async with http.get(url, params={"path": "snapshots/cam-1/cam-1_fire_1.jpg"}, headers=auth) as resp:
-        assert resp.status == 200 and resp.content_type == "image/jpeg"
-        assert await resp.read() == JPEG
-    for outside in ("secret.jpg", "snapshots/../secret.jpg", "/etc/passwd", "snapshots/cam-1/x.png"):
-        async with http.get(url, params={"path": outside}, headers=auth) as resp:
-            assert resp.status == 400, outside
-    async with http.get(url, params={"path": "snapshots/cam-1/missing.jpg"}, headers=auth) as resp:
-        assert resp.status == 404
+    for _ in range(100):
+        if await _evidence(http, service, mine, "T-1") == 200:
+            break
+        await asyncio.sleep(0.05)
+    async with http.get(url, params={"ticket": "T-1"}, headers={"Authorization": f"Bearer {mine}"}) as resp:
+        assert resp.status == 200 and resp.content_type == "image/jpeg" and await resp.read() == JPEG
+        assert resp.headers["Cache-Control"] == "no-store"
+    assert await _evidence(http, service, other, "T-1") == 404  # another responder's ticket
+    for ticket in ("T-2", "T-3", "T-none", "x" * 300):  # outside snapshots/, unknown, oversized
+        assert await _evidence(http, service, mine, ticket) == 404, ticket
+    await r.xadd(DISPATCH, {b"d": msgspec.msgpack.encode(d(4, "T-1", "resp-b", "snapshots/cam-1/cam-1_fire_1.jpg"))})
+    for _ in range(100):
+        if await _evidence(http, service, other, "T-1") == 200:
+            break
+        await asyncio.sleep(0.05)
+    assert await _evidence(http, service, other, "T-1") == 200  # re-dispatched to resp-b
+    assert await _evidence(http, service, mine, "T-1") == 404  # the past recipient no longer sees it

@@ -7,92 +7,20 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
-import pytest_asyncio
 import redis.asyncio as aioredis
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidStatus
+from push_kit import ORIGIN, ask, dispatch, eventually, open_ws, recv, refused, url, xadd
+from push_kit import true as _true
+from websockets.asyncio.client import connect
 
-from adapters.push.service import PushService, start_push
-from adapters.push.settings import PushSettings
 from adapters.push.sms import FileSmsOutbox
 from adapters.push.store import COMMANDS, DISPATCH, DUE, GROUP, pending_key
-from adapters.push.tokens import TOKENS, add_token, token_hash
-from core.incidents import Dispatch, TicketCommand
-from core.settings import BusSettings
-
-ORIGIN = "http://responder.test"
-BUS = BusSettings(block_ms=50, claim_idle_ms=1000)
-
-
-def make_settings(var: Path, **kw: Any) -> PushSettings:
-    base: dict[str, Any] = {
-        "port": 0, "page_port": 0, "allowed_origins": [ORIGIN], "sms_after_s": 60, "sms_check_s": 0.1,
-        "var_dir": var,
-    }  # fmt: skip
-    return PushSettings(**{**base, **kw})
-
-
-def dispatch(n: int, user: str = "u1", ts: int | None = None, ticket: str = "") -> Dispatch:
-    return Dispatch(
-        dispatch_id=f"d{n}", ticket_id=ticket or f"t{n}", recipient=user, role="responder",
-        title=f"<b>山体滑坡</b> #{n}", severity=2, village="立节镇北山村", ts=ts or int(time.time() * 1000),
-    )  # fmt: skip
-
-
-@pytest_asyncio.fixture
-async def push(redis_url: str, tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[PushService]]]:
-    """Starts push services (stopped at the end); keyword arguments override settings."""
-    started: list[PushService] = []
-
-    async def start(**kw: Any) -> PushService:
-        service = await start_push(make_settings(tmp_path / "var", **kw), redis_url, bus=BUS)
-        started.append(service)
-        return service
-
-    yield start
-    for service in started:
-        await service.stop()
-
-
-def url(service: PushService, query: str = "") -> str:
-    return f"ws://127.0.0.1:{service.port}/push{query}"
-
-
-def open_ws(service: PushService, token: str, origin: str | None = ORIGIN) -> connect:
-    return connect(url(service), additional_headers={"Authorization": f"Bearer {token}"}, origin=origin)  # type: ignore[arg-type]
-
-
-async def recv(ws: ClientConnection, timeout: float = 5.0) -> dict[str, Any]:
-    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
-
-
-async def ask(ws: ClientConnection, msg: Any) -> dict[str, Any]:
-    await ws.send(msg if isinstance(msg, str | bytes) else json.dumps(msg))
-    return await recv(ws)
-
-
-async def xadd(r: aioredis.Redis, d: Dispatch) -> None:
-    await r.xadd(DISPATCH, {b"d": msgspec.msgpack.encode(d)})
-
-
-async def refused(service: PushService, **kw: Any) -> int:
-    with pytest.raises(InvalidStatus) as info:
-        async with connect(url(service, kw.pop("query", "")), **kw):
-            pass
-    return info.value.response.status_code
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
+from adapters.push.tokens import TOKEN, add_token, token_hash
+from core.incidents import TicketCommand
 
 
 @pytest.mark.asyncio
@@ -101,12 +29,15 @@ async def test_wrong_token_is_refused_with_401(push: Any, r: aioredis.Redis) -> 
     token = await add_token(r, "u1")
     assert await refused(service, origin=ORIGIN) == 401
     assert await refused(service, origin=ORIGIN, additional_headers={"Authorization": "Bearer nope"}) == 401
-    assert await refused(service, origin=ORIGIN, query="?token=nope") == 401
+    assert await refused(service, origin=ORIGIN, query=f"?token={token}") == 401  # never in the URL
     assert await refused(service, origin=ORIGIN, additional_headers={"Authorization": f"Basic {token}"}) == 401
-    async with connect(url(service, f"?token={token}"), origin=ORIGIN) as ws:  # type: ignore[arg-type]
+    assert await refused(service, origin=ORIGIN, subprotocols=["zq-push", "zq-token.nope"]) == 401
+    offer = ["zq-push", f"zq-token.{token}"]  # how the browser page sends it
+    async with connect(url(service), origin=ORIGIN, subprotocols=offer) as ws:  # type: ignore[arg-type,list-item]
+        assert ws.subprotocol == "zq-push"  # the token is not echoed back
         assert await ask(ws, {"type": "ping"}) == {"type": "pong"}
-    stored = await r.hgetall(TOKENS)
-    assert stored == {token_hash(token).encode(): b"u1"}  # only the hash is kept
+    assert [k async for k in r.scan_iter("push:token:*")] == [TOKEN.encode() + token_hash(token).encode()]
+    assert await r.get(TOKEN + token_hash(token)) == b"u1"  # only the hash is kept
 
 
 @pytest.mark.asyncio
@@ -143,10 +74,6 @@ async def test_dispatch_reaches_responder_and_ack_removes_it(push: Any, r: aiore
     assert acked is not None and abs(acked - time.time() * 1000) < 10_000
     async with open_ws(service, token) as ws:  # acknowledged: not sent again
         assert await ask(ws, {"type": "ping"}) == {"type": "pong"}
-
-
-async def _true(value: Any) -> bool:
-    return bool(value)
 
 
 @pytest.mark.asyncio
@@ -313,10 +240,11 @@ async def test_tokens_never_reach_the_logs(push: Any, r: aioredis.Redis, caplog:
     caplog.set_level(logging.DEBUG)
     service = await push()
     token = await add_token(r, "u1")
-    async with connect(url(service, f"?token={token}"), origin=ORIGIN) as ws:  # type: ignore[arg-type]
+    offer = ["zq-push", f"zq-token.{token}"]
+    async with connect(url(service), origin=ORIGIN, subprotocols=offer) as ws:  # type: ignore[arg-type,list-item]
         await ask(ws, {"type": "ping"})
     async with open_ws(service, token) as ws:
         await ask(ws, {"type": "ping"})
-    await refused(service, origin=ORIGIN, query="?token=wrong-secret")
+    await refused(service, origin=ORIGIN, subprotocols=["zq-push", "zq-token.wrong-secret"])
     ours = "\n".join(rec.getMessage() for rec in caplog.records if rec.name.startswith("adapters"))  # not the client's
-    assert "token=***" in ours and "Bearer ***" in ours and token not in ours and "wrong-secret" not in ours
+    assert "zq-token.***" in ours and "Bearer ***" in ours and token not in ours and "wrong-secret" not in ours
