@@ -52,7 +52,10 @@ class DeviceActor(Generic[R]):
         st.applied += 1
         if st.offline:
             st.offline = False
-        return self.on_message(msg, now)
+        events = self.on_message(msg, now)
+        if msg.channel:  # an event keeps the channel its message came over (unauthenticated ones are marked)
+            events = [msgspec.structs.replace(e, channel=msg.channel) for e in events]
+        return events
 
     def tick(self, now: int) -> list[DeviceEvent]:
         """Time-driven checks (no data, sustained conditions); called periodically by the host."""

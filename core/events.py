@@ -18,7 +18,10 @@ class Sample(msgspec.Struct, Generic[R], forbid_unknown_fields=True):
     v: R
 
 
-class Message(msgspec.Struct, Generic[R], kw_only=True):
+WATCH_TCP = "watch-tcp"  # channel of the watch text protocol: unsigned, anyone who knows a watch id can speak for it
+
+
+class Message(msgspec.Struct, Generic[R], kw_only=True, omit_defaults=True):
     """One device message on the streams: the upload plus identity and receive time."""
 
     device_id: str
@@ -26,6 +29,7 @@ class Message(msgspec.Struct, Generic[R], kw_only=True):
     ts: int  # device time, ms
     rx: int  # receive time at the edge, ms
     v: R
+    channel: str = ""  # "" for a signed upload; WATCH_TCP for an unauthenticated one
 
 
 class DeviceEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -41,6 +45,7 @@ class DeviceEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
     lat: float | None = None
     lon: float | None = None
     detail: dict[str, Any] = {}
+    channel: str = ""  # the channel of the message that raised it ("" signed, WATCH_TCP unauthenticated)
 
 
 def now_ms() -> int:

@@ -232,7 +232,8 @@ class RulesEngine:
             group_key=key, village=event.village, township=self.township(event.village),
             lat=event.lat, lon=event.lon, first_ts=first, last_ts=max(first, event.ts), count=len(ids),
             event_ids=ids[-KEEP_EVENT_IDS:], device_id=event.device_id, escalation=rule.escalation or "",
-            detail={"state": "open", "event_type": event.type, "kind": event.kind, "event": dict(event.detail)},
+            detail={"state": "open", "event_type": event.type, "kind": event.kind, "event": dict(event.detail),
+                    **({"channel": event.channel} if event.channel else {})},  # an unauthenticated channel is shown
         )  # fmt: skip
         self._s.incidents[iid] = _Open(incident=inc)
         self._s.groups.setdefault(f"{rule.id}|{key}", _Group()).open_id = iid

@@ -21,7 +21,7 @@ async def start_ingest(settings: Settings, redis_url: str) -> tuple[Gateway, web
     runner = web.AppRunner(gateway.app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.ingest.host, settings.ingest.port, reuse_address=True).start()
-    watch = WatchServer(settings.watch, lambda d: gateway.gate.devices.get(d), gateway.publisher.publish)
+    watch = WatchServer(settings.watch, gateway.gate, gateway.publisher.publish)  # one gate: one rate per device
     await watch.start()
     return gateway, runner, watch
 

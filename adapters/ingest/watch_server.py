@@ -1,16 +1,21 @@
-"""Asyncio TCP server for the 3G/4G watch text protocol: frames in, wristband messages published, acks after durable."""
+"""Asyncio TCP server for the 3G/4G watch text protocol: frames in, wristband messages published, acks after durable.
+
+The protocol has no signature: anyone who knows a watch's id can speak for it. The server therefore admits only
+`watch.allowed_networks`, caps open connections, limits each watch through the gateway's DeviceGate (the same
+bucket as its HTTP uploads) and marks every message with the unauthenticated channel it came over."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
 
-from actors.base import DeviceProfile
 from actors.wristband import WristbandReading
+from adapters.ingest.auth import DeviceGate, Refused
 from adapters.protocols.watch import WatchProtocolError, decode, split_frames
-from core.events import Message, now_ms
+from core.events import WATCH_TCP, Message, now_ms
 from core.settings import WatchSettings
 
 log = logging.getLogger(__name__)
@@ -18,16 +23,15 @@ log = logging.getLogger(__name__)
 STREAM_KIND = "wristband"
 READ_CHUNK = 65536
 
-Lookup = Callable[[str], DeviceProfile | None]
 Publish = Callable[[str, list[Message]], Awaitable[None]]
 
 
 class WatchServer:
     """Accepts watch connections, publishes their readings and writes each reply only after its publish returned."""
 
-    def __init__(self, settings: WatchSettings, lookup: Lookup, publish: Publish) -> None:
+    def __init__(self, settings: WatchSettings, gate: DeviceGate, publish: Publish) -> None:
         self.settings = settings
-        self._lookup = lookup
+        self._gate = gate
         self._publish = publish
         self._server: asyncio.Server | None = None
         self._last_seq: dict[str, int] = {}
@@ -62,11 +66,29 @@ class WatchServer:
         self._last_seq[device_id] = seq
         return seq
 
+    def _admitted(self, writer: asyncio.StreamWriter, peer: str) -> bool:
+        """Whether a new connection may stay: an allowed address and room under the connection cap."""
+        if self.settings.allowed_networks:
+            info = writer.get_extra_info("peername")
+            try:
+                address = ipaddress.ip_address(info[0] if isinstance(info, tuple) else "")
+            except ValueError:
+                address = None
+            if address is None or not any(address in net for net in self.settings.allowed_networks):
+                log.warning("watch connection from %s refused: address not in watch.allowed_networks", peer)
+                return False
+        if len(self._handlers) >= self.settings.max_connections:
+            log.warning("watch connection from %s refused: %d connections open", peer, len(self._handlers))
+            return False
+        return True
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._handlers.add(task)
         peer = _peer(writer)
+        task = asyncio.current_task()
+        if task is None or not self._admitted(writer, peer):
+            writer.close()
+            return
+        self._handlers.add(task)
         try:
             await self._serve(reader, writer, peer)
         except (ConnectionError, OSError) as exc:
@@ -74,8 +96,7 @@ class WatchServer:
         except Exception as exc:  # a failing lookup must not take the server down; values are never logged
             log.error("watch connection from %s failed: %s", peer, type(exc).__name__)
         finally:
-            if task is not None:
-                self._handlers.discard(task)
+            self._handlers.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
@@ -100,6 +121,7 @@ class WatchServer:
             messages: list[Message[WristbandReading]] = []
             replies: list[bytes] = []
             failure: str | None = None
+            taken = 0
             for raw in frames:
                 try:
                     frame = decode(raw, rx)
@@ -107,7 +129,7 @@ class WatchServer:
                     failure = exc.reason
                     break
                 if watch_id is None:
-                    profile = self._lookup(frame.watch_id)
+                    profile = self._gate.devices.get(frame.watch_id)
                     if profile is None:
                         failure = f"unregistered watch {frame.watch_id}"
                         break
@@ -120,9 +142,20 @@ class WatchServer:
                     break
                 if frame.reading is not None:
                     seq = self.next_seq(watch_id, rx)
-                    messages.append(Message(device_id=watch_id, seq=seq, ts=frame.device_ts, rx=rx, v=frame.reading))
+                    messages.append(
+                        Message(
+                            device_id=watch_id, seq=seq, ts=frame.device_ts, rx=rx, v=frame.reading, channel=WATCH_TCP
+                        )
+                    )
                 if frame.reply is not None:
                     replies.append(frame.reply)
+                taken += 1
+            if watch_id is not None and taken:
+                try:
+                    self._gate.take(watch_id, taken)  # each frame spends from the watch's bucket, heartbeats too
+                except Refused:  # nothing published or acknowledged: a real watch resends later
+                    log.warning("watch %s at %s over its rate, closing", watch_id, peer)
+                    return
             # frames before a bad one are still published and acknowledged, in order
             if messages:
                 try:

@@ -21,9 +21,10 @@ from actors.base import DeviceProfile
 from actors.platform import Platform
 from actors.shard import twin_key
 from actors.wristband import WristbandReading, WristbandState
-from adapters.bus import EVENTS
+from adapters.bus import EVENTS, INCIDENTS
 from adapters.protocols.watch import encode as watch_frame
-from core.events import EVENT_DECODER, Sample
+from core.events import EVENT_DECODER, WATCH_TCP, Sample
+from core.incidents import TicketEvent
 from sim.load import LoadConfig, LoadRunner
 
 pytestmark = pytest.mark.slow
@@ -57,6 +58,7 @@ def test_http_sos_becomes_device_event_and_telemetry_reaches_clickhouse(platform
     sos = wait(lambda: _events(platform, "sos"))
     assert sos[0].device_id == "wb-t01"
     assert sos[0].village == "杰迪村"
+    assert sos[0].channel == ""  # a signed upload
     assert wait(lambda: count(platform, "tele_wristband", "device_id = 'wb-t01'") == 4)
     assert wait(lambda: count(platform, "device_events", "type = 'sos'") == 1)
     row = platform.query("SELECT hr FROM zq.tele_wristband WHERE device_id = 'wb-t01' AND seq = 2")[0]
@@ -79,6 +81,15 @@ def test_watch_protocol_sos_becomes_device_event(platform: Platform) -> None:
     assert asyncio.run(go()) == watch_frame("3G", WATCH.device_id, "AL")
     sos = wait(lambda: _events(platform, "sos"))
     assert sos[0].device_id == WATCH.device_id
+    assert sos[0].channel == WATCH_TCP  # the watch protocol is unsigned: the alarm says so
+
+    def opened() -> list[TicketEvent]:
+        client = redis.Redis.from_url(platform.redis_url)
+        found = [msgspec.msgpack.decode(f[b"t"], type=TicketEvent) for _, f in client.xrange(INCIDENTS)]
+        client.close()
+        return [e for e in found if e.action == "open" and e.detail.get("device_id") == WATCH.device_id]
+
+    assert wait(opened)[0].detail["channel"] == WATCH_TCP  # and so does its ticket
 
 
 def _run_load(p: Platform, seconds: float, rate: float, during: Callable[[], None]) -> int:

@@ -1,4 +1,5 @@
-"""WatchServer over TCP on an ephemeral port: publish then ack; unknown watches and garbage closed; server lives."""
+"""WatchServer over TCP on an ephemeral port: publish then ack; unknown watches and garbage closed; server lives;
+addresses outside the allow-list, connections over the cap and watches over their rate are refused."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import pytest_asyncio
 
 from actors.base import DeviceProfile
 from actors.wristband import WristbandReading
+from adapters.ingest.auth import DeviceGate
 from adapters.ingest.watch_server import WatchServer
 from adapters.protocols.watch import encode
-from core.events import Message, now_ms
-from core.settings import WatchSettings
+from core.events import WATCH_TCP, Message, now_ms
+from core.settings import IngestSettings, WatchSettings
 from sim.watch import frames_for, run_watch
 
 WATCH = "8800000015"
@@ -23,15 +25,13 @@ TS = 1_700_000_000_000
 
 
 class Sink:
-    """An in-memory registry and stream: what the server looked up and published."""
+    """The gateway's device gate (registry and rates) and an in-memory stream: what the server published."""
 
-    def __init__(self) -> None:
+    def __init__(self, ingest: IngestSettings | None = None) -> None:
         self.devices = {WATCH: DeviceProfile(device_id=WATCH, kind="wristband", lat=HOME[0], lon=HOME[1])}
+        self.lookup = DeviceGate(ingest or IngestSettings(), b"watch-test-master", devices=self.devices)
         self.calls: list[tuple[str, list[Message]]] = []
         self.gate: asyncio.Event | None = None  # when set, publish waits for it
-
-    def lookup(self, watch_id: str) -> DeviceProfile | None:
-        return self.devices.get(watch_id)
 
     async def publish(self, kind: str, messages: list[Message]) -> None:
         if self.gate is not None:
@@ -78,6 +78,7 @@ async def test_lk_ud_sos_published_and_acknowledged(served: tuple[WatchServer, S
     assert all(m.device_id == WATCH and m.rx >= before for m in msgs)
     assert msgs[0].seq < msgs[1].seq
     assert all(m.seq >= m.rx * 1000 for m in msgs)
+    assert all(m.channel == WATCH_TCP for m in msgs)  # marked: the protocol is unauthenticated
 
 
 @pytest.mark.asyncio
@@ -211,3 +212,81 @@ def test_seq_is_monotone_and_time_based() -> None:
     assert server.next_seq("a", 4) == 5002  # a clock step back never reuses a seq
     assert server.next_seq("a", 9) == 9000
     assert server.next_seq("b", 4) == 4000
+
+
+async def served_with(sink: Sink, **watch: object) -> WatchServer:
+    server = WatchServer(WatchSettings(host="127.0.0.1", port=0, **watch), sink.lookup, sink.publish)  # type: ignore[arg-type]
+    await server.start()
+    return server
+
+
+async def acknowledged(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+    """A connection whose LK heartbeat was answered, or None when the server closed it instead."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(encode("3G", WATCH, "LK"))
+        await writer.drain()
+        reply = await asyncio.wait_for(reader.readuntil(b"]"), 2.0)
+    except (asyncio.IncompleteReadError, ConnectionError):
+        writer.close()
+        return None
+    assert reply == b"[3G*8800000015*0002*LK]"
+    return reader, writer
+
+
+@pytest.mark.asyncio
+async def test_address_outside_the_allowed_networks_is_closed(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="adapters.ingest.watch_server")
+    sink = Sink()
+    elsewhere = await served_with(sink, allowed_networks=["10.20.0.0/16", "fd00::/8"])
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", elsewhere.port)
+        assert await closed_by_server(reader)  # at connect, before the watch says anything
+        writer.close()
+        assert await acknowledged(elsewhere.port) is None
+        assert sink.calls == [] and "allowed_networks" in caplog.text
+    finally:
+        await elsewhere.stop()
+    loopback = await served_with(sink, allowed_networks=["127.0.0.0/8"])
+    try:
+        replies = await run_watch("127.0.0.1", loopback.port, WATCH, [(TS, WristbandReading(alarm="sos"))])
+        assert replies[-1] == b"[3G*8800000015*0002*AL]" and sink.messages[-1].v.alarm == "sos"
+    finally:
+        await loopback.stop()
+
+
+@pytest.mark.asyncio
+async def test_connections_over_the_cap_are_closed_until_one_leaves() -> None:
+    server = await served_with(Sink(), max_connections=2)
+    try:
+        first, second = await acknowledged(server.port), await acknowledged(server.port)
+        assert first is not None and second is not None
+        assert await acknowledged(server.port) is None  # a third is closed at once
+        first[1].close()
+        await first[1].wait_closed()
+        await asyncio.sleep(0.1)
+        third = await acknowledged(server.port)
+        assert third is not None
+        for _, writer in (second, third):
+            writer.close()
+    finally:
+        await server.stop()
+
+
+@pytest.mark.asyncio
+async def test_rate_is_spent_from_the_same_bucket_as_the_watchs_http_uploads() -> None:
+    sink = Sink(IngestSettings(rate_msgs_per_s=1.0, rate_burst=3.0, max_messages=3))
+    server = await served_with(sink)
+    try:
+        sink.lookup.take(WATCH, 3)  # an HTTP upload of the same device spent its bucket
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"".join(frames_for("3G", WATCH, TS, WristbandReading(battery=70, hr=75, steps=5))[:2]))
+        await writer.drain()
+        assert await closed_by_server(reader)  # two frames, no tokens: nothing published, nothing acknowledged
+        writer.close()
+        assert sink.calls == []
+        await asyncio.sleep(2.2)  # the bucket refills at 1 frame/s
+        replies = await run_watch("127.0.0.1", server.port, WATCH, [(TS, WristbandReading(alarm="sos"))])
+        assert replies == [b"[3G*8800000015*0002*LK]", b"[3G*8800000015*0002*AL]"]
+    finally:
+        await server.stop()
