@@ -7,6 +7,7 @@ committed in one MULTI with the acks of what it consumed, so a restart neither l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ import msgspec
 import redis.asyncio as aioredis
 
 from actors.ticket import TicketActor, TicketError, merge_followup
+from actors.ticket_routing import TERMINAL
 from adapters import registry
 from adapters.bus import (
     COMMANDS,
@@ -29,6 +31,7 @@ from adapters.bus import (
     Entry,
     Fields,
     raise_if_cancelled,
+    trim_stream,
 )  # fmt: skip
 from adapters.reports import REPORTS
 from adapters.speaker.requests import SpeakerRequest, queue, rule_warning
@@ -54,6 +57,7 @@ _JSON = msgspec.json.Encoder()
 _CMD = msgspec.msgpack.Decoder(TicketCommand)
 _INCIDENT = msgspec.msgpack.Decoder(Incident)
 RULES_CHECK_S = 2.0  # how often rule files are checked for edits
+TRIM_EVERY_S = 60.0  # how often the desk applies bus.retention to every named stream
 
 
 def _mtime(directory: Path) -> float:
@@ -75,6 +79,7 @@ class _Round:
         self.history: list[TicketEvent] = []
         self.touched: dict[str, TicketActor] = {}
         self.results: list[dict[bytes, bytes]] = []
+        self.dropped: list[str] = []  # tickets closed longer than closed_ticket_keep_s: leave memory and the hash
         self.speaker: list[SpeakerRequest] = []  # voice warnings for station loudspeakers
 
     def record(self, ticket: TicketActor, events: list[TicketEvent]) -> None:
@@ -96,22 +101,36 @@ class IncidentDesk:
         self._rules_mtime = _mtime(self.ruleset.directory)
         self._next_rules_check = 0.0
         self.reports = Consumer(redis, REPORTS, "tickets", "desk-0", settings.bus)
-        self.tickets: dict[str, TicketActor] = {}
+        self.tickets: dict[str, TicketActor] = {}  # open tickets and those closed within closed_ticket_keep_s
+        self.closed: dict[str, int] = {}  # closed or merged ticket id -> when it ended (ms)
+        self.bus = settings.bus
+        self._trimmed = time.monotonic()
         self.events = Consumer(redis, EVENTS, "rules", "desk-0", settings.bus)
         self.commands = Consumer(redis, COMMANDS, "tickets", "desk-0", settings.bus)
         self.stats = {"events": 0, "incidents": 0, "commands": 0, "refused": 0, "dispatches": 0}
         self._next_tick = 0
 
     async def start(self) -> None:
-        """Create groups; restore the engine and every ticket from their snapshots."""
+        """Create groups; restore the engine and the open (and recently closed) tickets; drop long-closed ones."""
         await self.events.ensure_group()
         await self.commands.ensure_group()
         await self.reports.ensure_group()
         blob = await self.redis.get(ENGINE_KEY)
         if blob:
             self.engine.restore(cast(bytes, blob))
+        self.tickets.clear()
+        self.closed.clear()
+        now, stale = self.clock(), []
         for tid, snap in cast(dict[bytes, bytes], await self.redis.hgetall(TICKETS)).items():
-            self.tickets[tid.decode()] = TicketActor.restore(snap)
+            ticket = TicketActor.restore(snap)
+            if ticket.status in TERMINAL and now - ticket.state.entered >= self.bus.closed_ticket_keep_s * 1000:
+                stale.append(tid)
+                continue
+            self.tickets[tid.decode()] = ticket
+            if ticket.status in TERMINAL:
+                self.closed[tid.decode()] = ticket.state.entered
+        for i in range(0, len(stale), 1000):
+            await self.redis.hdel(TICKETS, *stale[i : i + 1000])
 
     async def round(self) -> int:
         """Commands first (people are waiting on them), then device events, then timers."""
@@ -133,15 +152,37 @@ class IncidentDesk:
                 self._voice(ev, incident, now, out)
         if now >= self._next_tick:
             self._next_tick = now + 1000
-            for incident in self.engine.tick(now):
-                self._incident(incident, {}, now, out)
-            for ticket in list(self.tickets.values()):
-                out.record(ticket, ticket.tick(now))
-        if cmds or evs or reports or out.history:
+            await self._tick(now, out)
+        self._settle(now, out)
+        if cmds or evs or reports or out.history or out.dropped:
             await self._commit([(self.commands, cmds), (self.reports, reports), (self.events, evs)], out)
         self.stats["events"] += len(device_events)
         self.stats["commands"] += len(cmds)
         return len(out.history)
+
+    async def _tick(self, now: int, out: _Round) -> None:
+        """Timers of the engine and of open tickets; long-closed tickets leave; streams get their retention."""
+        for incident in self.engine.tick(now):
+            self._incident(incident, {}, now, out)
+        for tid, ticket in list(self.tickets.items()):
+            if tid not in self.closed:
+                out.record(ticket, ticket.tick(now))
+        keep_ms = self.bus.closed_ticket_keep_s * 1000
+        out.dropped = [t for t, ended in self.closed.items() if now - ended >= keep_ms and t not in out.touched]
+        for tid in out.dropped:
+            del self.tickets[tid], self.closed[tid]
+        if time.monotonic() - self._trimmed >= TRIM_EVERY_S:
+            self._trimmed = time.monotonic()
+            for stream in self.bus.retention:  # a pattern name such as `tele` is no stream: nothing to trim
+                await trim_stream(self.redis, stream, self.bus)
+
+    def _settle(self, now: int, out: _Round) -> None:
+        """A ticket that just closed or merged starts its grace period; the engine forgets its incident."""
+        for tid, ticket in out.touched.items():
+            if ticket.status in TERMINAL and tid not in self.closed:
+                self.closed[tid] = now
+                with contextlib.suppress(KeyError):  # KeyError: a citizen report, or resolved by a recovery already
+                    self.engine.resolve(tid, now, by="ticket")  # a repeat after this opens a new incident
 
     def _incident(self, incident: Incident, contacts: dict[str, Any], now: int, out: _Round) -> None:
         ticket = self.tickets.get(incident.incident_id)
@@ -285,17 +326,19 @@ class IncidentDesk:
         dispatches = list({(d.ticket_id, d.recipient): d for d in reversed(pushes)}.values())
         async with self.redis.pipeline(transaction=True) as pipe:
             for e in out.history:
-                pipe.xadd(INCIDENTS, {b"t": msgspec.msgpack.encode(e)}, maxlen=200_000, approximate=True)
+                pipe.xadd(INCIDENTS, {b"t": msgspec.msgpack.encode(e)})
             if out.history:
                 rows = b"\n".join(map(ticket_row, out.history))
                 pipe.xadd(STORE, {b"t": TICKET_EVENTS_TABLE, b"r": rows, b"n": len(out.history)})
             for d in dispatches:
                 pipe.xadd(DISPATCH, {b"d": msgspec.msgpack.encode(d)})
             for r in out.results:
-                pipe.xadd(RESULTS, cast(Fields, r), maxlen=100_000, approximate=True)
+                pipe.xadd(RESULTS, cast(Fields, r))
             queue(pipe, out.speaker)
             if out.touched:
                 pipe.hset(TICKETS, mapping={tid: t.snapshot() for tid, t in out.touched.items()})
+            if out.dropped:
+                pipe.hdel(TICKETS, *out.dropped)
             pipe.set(ENGINE_KEY, self.engine.snapshot())
             for consumer, entries in consumed:
                 consumer.ack_in(pipe, [e[0] for e in entries])

@@ -159,7 +159,7 @@ class Shard:
             if events:
                 pipe.xadd(STORE, {b"t": EVENTS_TABLE, b"r": b"\n".join(map(event_row, events)), b"n": len(events)})
                 for e in events:
-                    pipe.xadd(EVENTS, {b"e": msgspec.msgpack.encode(e)}, maxlen=100_000, approximate=True)
+                    pipe.xadd(EVENTS, {b"e": msgspec.msgpack.encode(e)})  # trimmed by the desk (bus.retention)
             if changed:
                 pipe.hset(twin_key(self.kind), mapping={d: a.snapshot() for d, a in changed.items()})
             for (entry_id, fields), error in poison:

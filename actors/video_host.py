@@ -239,7 +239,7 @@ class VideoShard:
             if events:
                 pipe.xadd(STORE, {b"t": EVENTS_TABLE, b"r": b"\n".join(map(event_row, events)), b"n": len(events)})
                 for e in events:
-                    pipe.xadd(EVENTS, {b"e": msgspec.msgpack.encode(e)}, maxlen=100_000, approximate=True)
+                    pipe.xadd(EVENTS, {b"e": msgspec.msgpack.encode(e)})  # trimmed by the desk (bus.retention)
                 queue(pipe, event_warnings(events))  # stations' immediate voice warnings (warn_on), once per event
             pipe.hset(twin_key(self.kind), h.profile.device_id, h.actor.snapshot())
             await pipe.execute()

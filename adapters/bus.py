@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 from redis.typing import EncodableT, FieldT
 
-from core.settings import BusSettings
+from core.settings import BusSettings, StreamRetention
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,7 @@ INCIDENTS = "incidents"  # every ticket transition (TicketEvent), append-only
 DISPATCH = "dispatch"  # pushes to people's phones (Dispatch)
 RESULTS = "command_results"  # the outcome of each command, by its idempotency key
 SPEAKER = "speaker"  # voice warnings for station loudspeakers (SpeakerRequest), for the speaker service
+LOST = "bus:lost"  # hash "<stream>|<group>" -> pending entries that left the stream unprocessed (health page)
 
 Entry = tuple[bytes, dict[bytes, bytes]]
 # The fields xadd takes. redis-py types them as an invariant dict, so merged dicts of our bytes fields need a cast.
@@ -128,19 +129,9 @@ class Consumer:
             self._trimmed = now
             await self.trim()
 
-    async def trim(self) -> None:
-        """Drop entries every group has consumed and acknowledged (stream stays bounded)."""
-        groups = await self.redis.xinfo_groups(self.stream)
-        floor: bytes | None = None
-        for g in groups:
-            pending = await self.redis.xpending(self.stream, g["name"])
-            mark = pending["min"] if pending["pending"] else g["last-delivered-id"]
-            if isinstance(mark, str):
-                mark = mark.encode()
-            if floor is None or _id_key(mark) < _id_key(floor):
-                floor = mark
-        if floor and floor != b"0-0":
-            await self.redis.xtrim(self.stream, minid=floor, approximate=True)
+    async def trim(self) -> int:
+        """Apply this stream's retention (`trim_stream`); returns how many entries went."""
+        return await trim_stream(self.redis, self.stream, self.settings)
 
     async def _read_from(self, start: str, count: int, block: int | None) -> list[Entry]:
         # clients are created without decode_responses, so the RESP2 reply is [[stream, [(id, fields), ...]]] of bytes
@@ -150,9 +141,10 @@ class Consumer:
         )
         if not reply:
             return []
-        # an entry deleted or trimmed while pending comes back with no fields ({} from redis-py): ack it, skip it
+        # an entry deleted or trimmed while pending comes back with no fields ({} from redis-py): it is lost
         gone = [i for i, f in reply[0][1] if not f]
         if gone:
+            await self._lost(gone)
             await self.redis.xack(self.stream, self.group, *gone)
             if start != ">" and len(gone) == len(reply[0][1]):  # a page of only those: read the next page
                 return await self._read_from(start, count, block)
@@ -162,7 +154,15 @@ class Consumer:
         reply = await self.redis.xautoclaim(
             self.stream, self.group, self.name, self.settings.claim_idle_ms, start_id="0-0", count=count
         )
+        if len(reply) > 2 and reply[2]:  # pending entries no longer in the stream; XAUTOCLAIM already dropped them
+            await self._lost(list(reply[2]))
         return [(i, f) for i, f in reply[1] if f]
+
+    async def _lost(self, ids: list[bytes]) -> None:
+        """Pending entries that left the stream unprocessed: logged loudly and counted in `LOST` (should never be)."""
+        await self.redis.hincrby(LOST, f"{self.stream}|{self.group}", len(ids))
+        log.error("%d pending entries of %s (group %s) were trimmed or deleted before they were processed: %s",
+                  len(ids), self.stream, self.group, b", ".join(ids[:10]).decode())  # fmt: skip
 
     async def _drop_poison(self, entries: list[Entry]) -> list[Entry]:
         """Entries delivered max_deliveries times already go to the dead-letter stream instead."""
@@ -174,6 +174,35 @@ class Consumer:
         if poison:
             await self.dead_letter(poison, f"failed {self.settings.max_deliveries} deliveries")
         return [e for e in entries if tries.get(e[0], 0) <= self.settings.max_deliveries]
+
+
+def retention_of(settings: BusSettings, stream: str) -> StreamRetention | None:
+    """The declared retention of a stream (by name, else by the part before its first dot), if any."""
+    return settings.retention.get(stream) or settings.retention.get(stream.partition(".")[0])
+
+
+_CONSUMED = StreamRetention(max_age_s=0)  # an undeclared stream keeps only what a group has not acknowledged
+
+
+async def trim_stream(redis: aioredis.Redis, stream: str, settings: BusSettings, now_ms: int | None = None) -> int:
+    """Drop entries past the stream's retention, but never one a consumer group has not read or acknowledged."""
+    keep = retention_of(settings, stream) or _CONSUMED
+    try:
+        groups = cast(list[dict[str, object]], await redis.xinfo_groups(stream))
+    except ResponseError:  # no such stream yet
+        return 0
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    cut = (max(now - keep.max_age_s * 1000, 0), 0)
+    for g in groups:
+        pending = await redis.xpending(stream, cast(str, g["name"]))
+        mark = pending["min"] if pending["pending"] else g["last-delivered-id"]
+        cut = min(cut, _id_key(mark.encode() if isinstance(mark, str) else cast(bytes, mark)))
+    dropped = 0
+    if cut > (0, 0):
+        dropped += int(await redis.xtrim(stream, minid=f"{cut[0]}-{cut[1]}", approximate=True))
+    if keep.max_len is not None and not groups:  # a length cap is safe only where no group still reads
+        dropped += int(await redis.xtrim(stream, maxlen=keep.max_len, approximate=True))
+    return dropped
 
 
 def _id_key(entry_id: bytes) -> tuple[int, int]:

@@ -24,6 +24,7 @@ from actors.ticket import TicketActor
 from actors.ticket_routing import TERMINAL
 from adapters import registry
 from adapters.bus import INCIDENTS
+from core.events import now_ms
 from core.incidents import TicketEvent
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class LiveState:
     def __init__(self, ctx: Any) -> None:
         self.redis: aioredis.Redis = ctx.redis
         self.interval = ctx.settings.ops.live_interval_ms / 1000
+        self.closed_keep_ms = ctx.settings.bus.closed_ticket_keep_s * 1000  # closed tickets shown this long
         self.kinds: dict[str, type[DeviceActor[Any]]] = device_kinds()
         self.profiles: dict[str, DeviceProfile] = {}
         self.registry_version = -1
@@ -132,6 +134,7 @@ class LiveState:
                 changed.add(did)
         self.last_twin_read = asyncio.get_running_loop().time()
         self._bump(changed, set())
+        self.forget_closed(now_ms())
 
     async def read_incidents(self) -> None:
         """Wait for ticket transitions on the `incidents` stream and reload those tickets."""
@@ -182,6 +185,15 @@ class LiveState:
                     self.devices[device] = d._replace(status=status)
                     self._bump({device}, set())
         return str(row["ticket_id"])
+
+    def forget_closed(self, now: int) -> list[str]:
+        """Drop tickets closed more than closed_ticket_keep_s ago (their history stays in ClickHouse)."""
+        gone = [t for t, row in self.tickets.items() if not row["open"] and now - row["entered"] >= self.closed_keep_ms]
+        for tid in gone:
+            del self.tickets[tid]
+            for _, _, ids in self.log:  # a session behind is not told about a ticket that is no longer here
+                ids.discard(tid)
+        return gone
 
     def _bump(self, devices: set[str], tickets: set[str]) -> None:
         if devices or tickets:
