@@ -5,12 +5,14 @@ from __future__ import annotations
 from ops_center.accounts import User
 
 # duty -> what it may do; the server checks these on every action, the UI only hides what is not allowed
+# ("screen": the self-refreshing big screen; a kiosk account opens only that, and only its refreshes keep it logged in)
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "operator": frozenset({"view", "act", "broadcast"}),
-    "officer": frozenset({"view", "act", "broadcast", "personal"}),
-    "responder": frozenset({"view"}),
-    "auditor": frozenset({"view", "audit"}),
-    "admin": frozenset({"view", "audit", "users"}),
+    "operator": frozenset({"view", "screen", "act", "broadcast"}),
+    "officer": frozenset({"view", "screen", "act", "broadcast", "personal"}),
+    "responder": frozenset({"view", "screen"}),
+    "auditor": frozenset({"view", "screen", "audit"}),
+    "admin": frozenset({"view", "screen", "audit", "users"}),
+    "kiosk": frozenset({"screen"}),
 }
 # ticket actions an operator or officer may take from the ops center (responders act from their phones)
 DESK_ACTIONS = ("accept", "dispatch", "escalate", "merge", "return", "close", "ack")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import string
-from typing import cast
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar, cast
 
 import msgspec
 import redis.asyncio as aioredis
@@ -16,19 +19,31 @@ from core.events import now_ms
 from core.settings import OpsSettings
 
 USERS = ACCOUNTS  # username -> User (msgpack); the push service reads its `disabled`
-SESSIONS = "ops:session:"  # + session id -> username; expires after the idle timeout
+SESSIONS = "ops:session:"  # + session id -> hash {u: username, end: ms}; expires idle, never after `end`
 USER_SESSIONS = "ops:user_sessions:"  # + username -> set of its session ids (to end them all)
-FAILS = "ops:fails:"  # + username -> failed logins in a row; expires with the lockout
+FAILS = "ops:fails:"  # + username -> login attempts since the last success; expires with the lockout
+ADDRESS_LOGINS = "ops:login_addr:"  # + client address -> login attempts in the current minute
 LEVELS = ("county", "township", "village")
-DUTIES = ("operator", "officer", "responder", "auditor", "admin")
+DUTIES = ("operator", "officer", "responder", "auditor", "admin", "kiosk")
 LEVEL_ZH = {"county": "县级", "township": "乡镇", "village": "村级"}
-DUTY_ZH = {"operator": "值班员", "officer": "村干部", "responder": "处置人员", "auditor": "审计员", "admin": "管理员"}
+DUTY_ZH = {"operator": "值班员", "officer": "村干部", "responder": "处置人员", "auditor": "审计员", "admin": "管理员",
+           "kiosk": "大屏展示"}  # fmt: skip
 _HASHER = PasswordHasher()
 _DUMMY_HASH = _HASHER.hash(secrets.token_hex(16))  # verified on unknown users so timing does not tell names apart
+# INCR, and (re)start the key's expiry while the count is at most ARGV[1]: one atomic step, so concurrent attempts
+# each see their own count (an account's lockout: every counted attempt restarts it; an address: once a window)
+_COUNT = """local n = redis.call('INCR', KEYS[1])
+if n <= tonumber(ARGV[1]) then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return n"""
+T = TypeVar("T")
 
 
 class AccountError(ValueError):
     """A refused account operation; the message is Chinese, for the person at the screen."""
+
+
+class LoginThrottled(AccountError):
+    """Too many login attempts from one client address (answered like HTTP 429)."""
 
 
 class User(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -86,6 +101,19 @@ class Accounts:
     def __init__(self, redis: aioredis.Redis, settings: OpsSettings) -> None:
         self.redis = redis
         self.settings = settings
+        self._argon = ThreadPoolExecutor(settings.login_threads, thread_name_prefix="argon2")
+        self._count = redis.register_script(_COUNT)
+
+    async def _off_loop(self, fn: Callable[..., T], *args: str) -> T:
+        """Run argon2 work in the bounded thread pool so the event loop (every live page) keeps running."""
+        return await asyncio.get_running_loop().run_in_executor(self._argon, fn, *args)
+
+    async def _verify(self, password_hash: str, password: str) -> bool:
+        """Whether the password matches the hash (off the event loop)."""
+        try:
+            return bool(await self._off_loop(_HASHER.verify, password_hash, password))
+        except (VerificationError, InvalidHashError):
+            return False
 
     async def get(self, username: str) -> User | None:
         """The account, or None."""
@@ -101,7 +129,8 @@ class Accounts:
         """Store a new account with an argon2 hash of its password (policy-checked)."""
         check_user(user)
         check_password(password, user.username, self.settings.min_password_length)
-        stored = msgspec.structs.replace(user, password_hash=_HASHER.hash(password), created=user.created or now_ms())
+        password_hash = await self._off_loop(_HASHER.hash, password)
+        stored = msgspec.structs.replace(user, password_hash=password_hash, created=user.created or now_ms())
         added = await self.redis.hset(USERS, user.username, _ENC.encode(stored)) if replace else \
             await self.redis.hsetnx(USERS, user.username, _ENC.encode(stored))  # fmt: skip
         if not replace and not added:
@@ -119,10 +148,8 @@ class Accounts:
     async def change_own_password(self, username: str, current: str, new: str) -> None:
         """A user's own change: the current password must verify; every session of the account ends."""
         user = await self.get(username)
-        try:
-            _HASHER.verify(user.password_hash if user else _DUMMY_HASH, current)
-        except (VerificationError, InvalidHashError):
-            raise AccountError("当前密码不正确") from None
+        if not await self._verify(user.password_hash if user else _DUMMY_HASH, current):
+            raise AccountError("当前密码不正确")
         if new == current:
             raise AccountError("新密码不能与当前密码相同")
         await self.set_password(username, new)
@@ -137,50 +164,53 @@ class Accounts:
             await self.end_sessions(username)
             await revoke_user(self.redis, username)
 
-    async def login(self, username: str, password: str) -> tuple[User, str]:
-        """Verify a password; returns the user and a new session id, or raises AccountError (counting failures)."""
+    async def login(self, username: str, password: str, *, address: str = "") -> tuple[User, str]:
+        """Verify a password; returns the user and a new session id, or raises AccountError (counting attempts).
+
+        Each attempt is counted before its password is checked (atomically), so concurrent attempts cannot pass the
+        limit: the attempt past it is refused unverified, even with the right password; a success resets the count.
+        """
         s = self.settings
-        fails = int(await self.redis.get(FAILS + username) or 0)
-        if fails >= s.max_failed_logins:
+        if address and int(await self._count([ADDRESS_LOGINS + address], [1, 60])) > s.login_per_address_per_min:
+            raise LoginThrottled("登录尝试过于频繁,请一分钟后再试")
+        count = int(await self._count([FAILS + username], [s.max_failed_logins, s.lockout_s]))
+        if count > s.max_failed_logins:
             raise AccountError(f"账号已锁定,请 {s.lockout_s // 60} 分钟后再试或联系管理员")
         user = await self.get(username)
-        try:
-            _HASHER.verify(user.password_hash if user else _DUMMY_HASH, password)
-            ok = user is not None and not user.disabled
-        except (VerificationError, InvalidHashError):
-            ok = False
-        if not ok or user is None:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.incr(FAILS + username)
-                pipe.expire(FAILS + username, s.lockout_s)
-                count = int((await pipe.execute())[0])
+        ok = await self._verify(user.password_hash if user else _DUMMY_HASH, password)
+        if not ok or user is None or user.disabled:
             left = s.max_failed_logins - count
             raise AccountError("用户名或密码错误" + (f",还可尝试 {left} 次" if left > 0 else ",账号已锁定"))
         sid = secrets.token_urlsafe(32)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(FAILS + username)
-            pipe.set(SESSIONS + sid, username, ex=s.idle_timeout_s)
+            pipe.hset(SESSIONS + sid, mapping={"u": username, "end": now_ms() + s.max_session_s * 1000})
+            pipe.expire(SESSIONS + sid, min(s.idle_timeout_s, s.max_session_s))
             pipe.sadd(USER_SESSIONS + username, sid)
             await pipe.execute()
         return user, sid
 
     async def session_user(self, sid: str | None, *, touch: bool = True) -> User | None:
-        """The live, enabled user of a session id (refreshing its idle timer), or None."""
+        """The live, enabled user of a session id (refreshing its idle timer, never past its absolute end), or None."""
         if not sid or len(sid) > 100:
             return None
-        name = await self.redis.get(SESSIONS + sid)
-        if name is None:
+        name, end = cast(list[bytes | None], await self.redis.hmget(SESSIONS + sid, ["u", "end"]))
+        left_ms = int(end or 0) - now_ms()
+        if name is None or left_ms <= 0:
             return None
-        user = await self.get(cast(bytes, name).decode())
+        user = await self.get(name.decode())
         if user is None or user.disabled:
             return None
         if touch:
-            await self.redis.expire(SESSIONS + sid, self.settings.idle_timeout_s)
+            await self.redis.pexpire(SESSIONS + sid, min(self.settings.idle_timeout_s * 1000, left_ms))
         return user
 
     async def logout(self, sid: str) -> None:
         """End one session."""
-        name = await self.redis.getdel(SESSIONS + sid)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hget(SESSIONS + sid, "u")
+            pipe.delete(SESSIONS + sid)
+            name = (await pipe.execute())[0]
         if name is not None:
             await self.redis.srem(USER_SESSIONS + cast(bytes, name).decode(), sid)
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import html
 import logging
+import secrets
 from typing import Any
 
 from bokeh.server.auth_provider import AuthProvider
 from tornado.web import RequestHandler
 
 from ops_center import audit
-from ops_center.accounts import AccountError, Accounts, User
+from ops_center.accounts import AccountError, Accounts, LoginThrottled, User
 
 log = logging.getLogger(__name__)
 COOKIE = "zq_ops"
+CSRF_COOKIE = "zq_csrf"  # the login form's token, also in the form (double submit); a new one with every form
 LOGIN_URL = "/login"
 LOGOUT_URL = "/logout"
 
@@ -38,7 +42,7 @@ button{{margin-top:20px;width:100%;padding:10px;border:0;border-radius:4px;backg
  value="{username}">
 <label for="password">密码</label><input id="password" name="password" type="password"
  autocomplete="current-password" required>
-<input type="hidden" name="next" value="{next}">
+<input type="hidden" name="next" value="{next}"><input type="hidden" name="csrf" value="{csrf}">
 <button id="login" type="submit">登录</button>
 </form></body></html>"""
 
@@ -47,6 +51,15 @@ def _safe_next(value: str | None) -> str:
     """Only same-site paths may follow a login (no open redirect)."""
     value = value or "/"
     return value if value.startswith("/") and not value.startswith("//") and "\\" not in value else "/"
+
+
+def logout_token(sid: str) -> str:
+    """The logout form's token of a login session (derived from its secret id, so a foreign page cannot know it)."""
+    return hashlib.sha256(b"zq-logout:" + sid.encode()).hexdigest()[:32]
+
+
+def _same(a: str | None, b: str | None) -> bool:
+    return bool(a) and bool(b) and hmac.compare_digest(str(a), str(b))
 
 
 class _Base(RequestHandler):
@@ -60,34 +73,52 @@ class _Base(RequestHandler):
 
 
 class LoginHandler(_Base):
-    """GET shows the form; POST checks the password (lockout after repeated failures) and sets the cookie."""
+    """GET shows the form; POST checks its token and the password (account and address limits), sets the cookie."""
+
+    def _form(self, nxt: str, username: str = "", error: str = "") -> None:
+        """Write the form with a fresh token (in the form and a cookie only this origin's forms send)."""
+        token = secrets.token_urlsafe(24)
+        self.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="Strict", secure=self.secure_cookie, path=LOGIN_URL)
+        error = f'<div class="err" id="error">{html.escape(error)}</div>' if error else ""
+        self.write(_PAGE.format(error=error, username=html.escape(username), next=html.escape(nxt), csrf=token))
 
     def get(self) -> None:
-        self.write(_PAGE.format(error="", username="", next=html.escape(_safe_next(self.get_argument("next", "/")))))
+        self._form(_safe_next(self.get_argument("next", "/")))
 
     async def post(self) -> None:
         username = self.get_body_argument("username", "").strip()[:64]
         password = self.get_body_argument("password", "")
         nxt = _safe_next(self.get_body_argument("next", "/"))
         ip = self.request.remote_ip or ""
+        if not _same(self.get_cookie(CSRF_COOKIE), self.get_body_argument("csrf", "")):
+            await audit.record(self.accounts.redis, username or "-", "login", ok=False, ip=ip, detail={"why": "csrf"})
+            self.set_status(403)
+            self._form(nxt, username, "登录页面已失效,请重新登录")
+            return
         try:
-            user, sid = await self.accounts.login(username, password)
+            user, sid = await self.accounts.login(username, password, address=ip)
         except AccountError as exc:
             await audit.record(self.accounts.redis, username or "-", "login", ok=False, ip=ip, detail={"why": str(exc)})
-            self.set_status(401)
-            error = f'<div class="err" id="error">{html.escape(str(exc))}</div>'
-            self.write(_PAGE.format(error=error, username=html.escape(username), next=html.escape(nxt)))
+            self.set_status(429 if isinstance(exc, LoginThrottled) else 401)
+            if isinstance(exc, LoginThrottled):
+                self.set_header("Retry-After", "60")
+            self._form(nxt, username, str(exc))
             return
         await audit.record(self.accounts.redis, user.username, "login", ip=ip)
+        self.clear_cookie(CSRF_COOKIE, path=LOGIN_URL)
         self.set_cookie(COOKIE, sid, httponly=True, samesite="Strict", secure=self.secure_cookie, path="/")
         self.redirect(nxt)
 
 
 class LogoutHandler(_Base):
-    """Ends the session in Redis (open websockets notice within seconds and close) and clears the cookie."""
+    """POST (the header's form, with the session's logout token) ends the session in Redis and clears the cookie."""
 
-    async def get(self) -> None:
+    async def post(self) -> None:
         sid = self.get_cookie(COOKIE)
+        if sid and not _same(self.get_body_argument("token", ""), logout_token(sid)):
+            self.set_status(403)
+            self.write("退出登录请求无效,请从页面上的“退出登录”按钮退出")
+            return
         if sid:
             user = await self.accounts.session_user(sid, touch=False)
             await self.accounts.logout(sid)

@@ -13,6 +13,7 @@ import panel as pn
 
 from ops_center.access import can, scope_label
 from ops_center.accounts import DUTY_ZH, LEVEL_ZH
+from ops_center.auth import LOGOUT_URL, logout_token
 from ops_center.session import OpsSession
 
 TOUCH_EVERY_S = 30.0  # browser activity refreshes the login's idle timer at most this often
@@ -24,6 +25,8 @@ CSS = """
 .zq-header a.on { color:#fff; font-weight:bold; border-bottom:2px solid #2d7ff9; }
 .zq-header .brand { font-size:17px; font-weight:bold; margin-right:12px; }
 .zq-header .who { margin-left:auto; font-size:13px; color:#9fb3c8; }
+.zq-header form { margin:0; }
+.zq-header button { background:none; border:0; padding:0; color:#cfe3ff; font:inherit; font-size:14px; cursor:pointer; }
 """
 
 
@@ -40,7 +43,7 @@ def page_modules() -> tuple[ModuleType, ...]:
 
 
 def header(session: OpsSession, current: str) -> pn.pane.HTML:
-    """Brand, navigation (only pages the user may open), the user's area and the logout link."""
+    """Brand, navigation (only pages the user may open), the user's area and the logout button (a POST form)."""
     user = session.user
     links = []
     for mod in page_modules():
@@ -51,17 +54,19 @@ def header(session: OpsSession, current: str) -> pn.pane.HTML:
     who = f"{html.escape(scope_label(user))} · {html.escape(user.name)}({LEVEL_ZH[user.level]}{duties})"
     body = (
         '<div class="zq-header"><span class="brand">舟曲县乡村运行中心</span>' + "".join(links)
-        + f'<span class="who">{who}</span><a id="logout" href="/logout">退出登录</a></div>'
+        + f'<span class="who">{who}</span><form method="post" action="{LOGOUT_URL}">'
+        f'<input type="hidden" name="token" value="{logout_token(session.sid)}">'
+        '<button id="logout" type="submit">退出登录</button></form></div>'
     )  # fmt: skip
     return pn.pane.HTML(body, sizing_mode="stretch_width", margin=0, stylesheets=[CSS])
 
 
 def frame(session: OpsSession, mod: ModuleType, body: Any) -> pn.viewable.Viewable:
     """The page with its header; a periodic check closes the session when its login ends (logout, idle, disable)."""
-    keepalive = bool(getattr(mod, "KEEPALIVE", False))  # kiosk pages count as activity
+    kiosk_page = bool(getattr(mod, "KEEPALIVE", False))  # refreshes itself: only a kiosk account's login stays alive
 
     async def watchdog() -> None:
-        await (session.touch() if keepalive else session.alive())
+        await session.check(refreshes=kiosk_page)
 
     period = int(session.ctx.settings.ops.session_check_s * 1000)
     pn.state.add_periodic_callback(watchdog, period=period)  # type: ignore[arg-type]  # Panel awaits coroutines
@@ -73,6 +78,6 @@ def frame(session: OpsSession, mod: ModuleType, body: Any) -> pn.viewable.Viewab
             last_touch[0] = now
             asyncio.get_running_loop().create_task(session.touch())
 
-    if pn.state.curdoc is not None:
+    if pn.state.curdoc is not None and not kiosk_page:  # on a self-refreshing page no change is a person's doing
         pn.state.curdoc.on_change(activity)
     return pn.Column(header(session, mod.SLUG), body, sizing_mode="stretch_both", margin=0)

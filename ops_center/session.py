@@ -45,6 +45,10 @@ class OpsSession:
         self.user = user
         return True
 
+    async def check(self, *, refreshes: bool = False) -> bool:
+        """The periodic login check; a page's own refreshes count as activity only for a kiosk account's session."""
+        return await (self.touch() if refreshes and "kiosk" in self.user.duties else self.alive())
+
     async def alive(self) -> bool:
         """Whether the login still exists (without refreshing the idle timer); closes the session if not."""
         if await self.ctx.accounts.session_user(self.sid, touch=False) is None:

@@ -22,7 +22,7 @@ DEMO_ACCOUNTS = (
     ("lijie_op", "立节镇值班员", "township", ["operator"], "立节镇", ""),
     ("fengdie_op", "峰迭镇值班员", "township", ["operator"], "峰迭镇", ""),
     ("auditor", "县审计员", "county", ["auditor"], "", ""),
-    ("langchaba_screen", "狼岔坝村大屏", "village", ["operator"], "大川镇", "狼岔坝村"),
+    ("langchaba_screen", "狼岔坝村大屏", "village", ["kiosk"], "大川镇", "狼岔坝村"),
     ("jiedi_resp", "杰迪村应急队员", "village", ["responder"], "立节镇", "杰迪村"),
 )
 

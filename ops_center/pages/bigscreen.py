@@ -47,9 +47,9 @@ from ops_center.village_screen import (
 
 SLUG = "bigscreen"
 TITLE = "数字大屏"
-PERMISSION = "view"
+PERMISSION = "screen"
 ORDER = 80
-KEEPALIVE = True  # a kiosk: its refreshes keep the login alive
+KEEPALIVE = True  # refreshes itself: keeps a kiosk account's login alive (nobody else's)
 
 FIGURES_MS = 2_000  # counts from the live state
 SLOW_MS = 60_000  # ClickHouse and adoption figures

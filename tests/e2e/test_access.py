@@ -37,8 +37,13 @@ def _token_and_cookie(base: str, username: str, password: str, slug: str) -> tup
 
     async def go() -> tuple[str, str]:
         async with aiohttp.ClientSession() as http:
-            form = {"username": username, "password": password, "next": f"/{slug}"}
-            async with http.post(f"{base}/login", data=form, allow_redirects=False) as r:
+            async with http.get(f"{base}/login") as r:  # the form's CSRF token, in the page and a cookie
+                m = re.search(r'name="csrf" value="([^"]+)"', await r.text())
+                assert m, "no CSRF token in the login form"
+                csrf = m.group(1)
+            form = {"username": username, "password": password, "next": f"/{slug}", "csrf": csrf}
+            async with http.post(f"{base}/login", data=form, allow_redirects=False,
+                                 headers={"Cookie": f"zq_csrf={csrf}"}) as r:  # fmt: skip
                 assert r.status == 302, await r.text()
                 cookie = r.cookies["zq_ops"].value
             async with http.get(f"{base}/{slug}", headers={"Cookie": f"zq_ops={cookie}"}) as r:

@@ -1,4 +1,5 @@
-"""Login sessions in the browser: logout ends every tab's live connection; lockout after failed passwords; unlock."""
+"""Login sessions in the browser: logout ends every tab's live connection; lockout after failed passwords; unlock;
+only a kiosk account stays logged in on the self-refreshing big screen."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from typing import Any
 
 import pytest
 import ray
-from e2e_kit import ops_url, wait, wait_drawn
+import redis.asyncio as aioredis
+from e2e_kit import ops_url, wait, wait_drawn, with_redis
 from playwright.sync_api import Browser, BrowserContext, Page, WebSocket, expect
 
 from actors.platform import Platform
 from ops_center import users
+from ops_center.accounts import SESSIONS
 
 pytestmark = pytest.mark.slow
 
@@ -82,7 +85,9 @@ def test_five_wrong_passwords_lock_the_account_until_unlocked(
     assert "/login" in page.url
     # another account is not affected
     assert _try_login(page, base, "lijie_op", ops_accounts["lijie_op"]) == ""
-    page.goto(f"{base}/logout")
+    wait_drawn(page)
+    page.click("#logout")
+    page.wait_for_url(re.compile(r"/login"))
 
     monkeypatch.setenv("REDIS_URL", ops_platform.redis_url)
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:  # the CLI runs its own event loop
@@ -90,3 +95,34 @@ def test_five_wrong_passwords_lock_the_account_until_unlocked(
     assert _try_login(page, base, "fengdie_op", right) == ""
     wait_drawn(page)
     assert page.url.endswith("/map")
+
+
+def _session_key(context: BrowserContext) -> str:
+    return SESSIONS + next(c["value"] for c in context.cookies() if c["name"] == "zq_ops")
+
+
+def _ttl(platform: Platform, key: str, expire: int | None = None) -> int:
+    """The key's TTL in seconds (-2: gone), after setting it to `expire` when given."""
+
+    async def go(r: aioredis.Redis) -> int:
+        if expire is not None:
+            await r.expire(key, expire)
+        return int(await r.ttl(key))
+
+    return with_redis(platform, go)
+
+
+@pytest.mark.parametrize(("username", "kept"), [("langchaba_screen", True), ("lijie_op", False)])
+def test_the_big_screen_keeps_only_a_kiosk_account_logged_in(
+    ops_platform: Platform, ops_accounts: dict[str, str], context: BrowserContext, page: Page, login: Any,
+    username: str, kept: bool,
+) -> None:  # fmt: skip
+    login(page, username, ops_accounts[username], path="/bigscreen")
+    key = _session_key(context)
+    assert _ttl(ops_platform, key, expire=3) <= 3  # as if idle for all but 3 s of the timeout
+    if kept:  # the screen's refreshes (checked each second here) renew a kiosk login
+        wait(lambda: _ttl(ops_platform, key) > 60, timeout=10)
+        assert "/bigscreen" in page.url
+    else:  # an operator's big screen refreshes too, but nobody is working there: the login ends on time
+        page.wait_for_url(re.compile(r"/login"), timeout=10_000)
+        assert _ttl(ops_platform, key) == -2

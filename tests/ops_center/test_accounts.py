@@ -1,16 +1,32 @@
-"""Accounts in real Redis: the password policy, argon2 hashes, the idle timeout, disabled accounts, ending sessions."""
+"""Accounts in real Redis: the password policy, argon2 hashes, the idle and absolute timeouts, lockout under
+concurrency, the per-address limit, kiosk sessions, disabled accounts, ending sessions."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
-from core.settings import OpsSettings
-from ops_center.accounts import SESSIONS, USERS, AccountError, Accounts, User
+from core.events import now_ms
+from core.settings import OpsSettings, Settings
+from ops_center.access import can
+from ops_center.accounts import (
+    ADDRESS_LOGINS,
+    DUTY_ZH,
+    SESSIONS,
+    USERS,
+    AccountError,
+    Accounts,
+    LoginThrottled,
+    User,
+)
+from ops_center.context import OpsContext
+from ops_center.session import OpsSession
 
 GOOD = "Quiet-river-42"
 pytestmark = pytest.mark.asyncio
@@ -104,3 +120,77 @@ async def test_five_failures_lock_the_account_even_for_the_right_password(accoun
             await accounts.login("lijie_op", "Wrong-pass-1")
     with pytest.raises(AccountError, match=r"^账号已锁定"):
         await accounts.login("lijie_op", GOOD)
+
+
+async def test_fifty_concurrent_wrong_logins_lock_after_exactly_five(accounts: Accounts) -> None:
+    await accounts.create(_user(), GOOD)
+    got = await asyncio.gather(*(accounts.login("lijie_op", f"Wrong-pass-{i}") for i in range(50)),
+                               return_exceptions=True)  # fmt: skip
+    assert all(isinstance(e, AccountError) for e in got)
+    verified = [str(e) for e in got if str(e).startswith("用户名或密码错误")]  # the attempts whose password was checked
+    assert len(verified) == 5 and sum(str(e).startswith("账号已锁定") for e in got) == 45
+    assert sum(v.endswith(",账号已锁定") for v in verified) == 1  # the fifth is told it locked the account
+    with pytest.raises(AccountError, match=r"^账号已锁定"):
+        await accounts.login("lijie_op", GOOD)
+
+
+async def test_four_failures_then_the_right_password_lets_in_and_resets_the_count(accounts: Accounts) -> None:
+    await accounts.create(_user(), GOOD)
+    for _ in range(4):
+        with pytest.raises(AccountError, match="用户名或密码错误"):
+            await accounts.login("lijie_op", "Wrong-pass-1")
+    assert (await accounts.login("lijie_op", GOOD))[0].username == "lijie_op"
+    for _ in range(4):
+        with pytest.raises(AccountError, match="用户名或密码错误"):
+            await accounts.login("lijie_op", "Wrong-pass-1")
+    assert (await accounts.login("lijie_op", GOOD))[0].username == "lijie_op"
+
+
+async def test_one_address_is_limited_across_accounts_and_other_addresses_are_not(redis_url: str) -> None:
+    client = aioredis.from_url(redis_url)
+    try:
+        accounts = Accounts(client, OpsSettings(login_per_address_per_min=3))
+        await accounts.create(_user(), GOOD)
+        for name in ("a1", "a2", "a3"):
+            with pytest.raises(AccountError, match="用户名或密码错误"):
+                await accounts.login(name, "Wrong-pass-1", address="10.0.0.9")
+        with pytest.raises(LoginThrottled, match="过于频繁"):
+            await accounts.login("lijie_op", GOOD, address="10.0.0.9")  # refused before any password is checked
+        assert (await accounts.login("lijie_op", GOOD, address="10.0.0.10"))[0].username == "lijie_op"
+        assert 0 < await client.ttl(ADDRESS_LOGINS + "10.0.0.9") <= 60
+    finally:
+        await client.aclose()
+
+
+async def test_a_session_ends_at_its_absolute_limit_however_active(accounts: Accounts) -> None:
+    await accounts.create(_user(), GOOD)
+    _, sid = await accounts.login("lijie_op", GOOD)
+    end = int(await accounts.redis.hget(SESSIONS + sid, "end") or 0)
+    assert abs(end - now_ms() - 8 * 3600 * 1000) < 5_000  # 8 h after sign-in by default
+    await accounts.redis.hset(SESSIONS + sid, "end", now_ms() + 100_000)  # as if signed in 7 h 58 min ago
+    assert await accounts.session_user(sid) is not None
+    assert 95 <= await accounts.redis.ttl(SESSIONS + sid) <= 100  # activity never extends it past the limit
+    await accounts.redis.hset(SESSIONS + sid, "end", now_ms() - 1)  # the limit passed (the key not yet expired)
+    assert await accounts.session_user(sid) is None
+    assert await accounts.session_user(sid, touch=False) is None
+
+
+async def test_only_a_kiosk_accounts_session_is_kept_alive_by_a_self_refreshing_page(
+    accounts: Accounts, var_dir: Path
+) -> None:  # fmt: skip
+    async def no_query(sql: str) -> list[dict[str, Any]]:
+        return []
+
+    ctx = OpsContext(Settings(var_dir=var_dir), accounts.redis, no_query)
+    ctx.accounts = accounts
+    kiosk = User(username="screen1", name="狼岔坝村大屏", level="village", duties=["kiosk"], township="大川镇",
+                 village="狼岔坝村")  # fmt: skip
+    assert can(kiosk, "screen") and not can(kiosk, "view") and DUTY_ZH["kiosk"] == "大屏展示"
+    for user in (kiosk, _user()):
+        await accounts.create(user, GOOD)
+        _, sid = await accounts.login(user.username, GOOD)
+        await accounts.redis.expire(SESSIONS + sid, 20)
+        session = OpsSession(ctx, user, sid, "127.0.0.1")
+        assert await session.check(refreshes=True)
+        refreshed = await accounts.redis.ttl(SESSIONS + sid) > 20
+        assert refreshed == (user is kiosk), user.username  # an operator's big screen does not keep them logged in
