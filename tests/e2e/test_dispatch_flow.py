@@ -19,6 +19,7 @@ from actors.platform import Platform
 from actors.ticket import TicketActor
 from actors.wristband import WristbandReading
 from adapters import registry
+from adapters.bus import RESULTS
 from adapters.push.tokens import add_token
 from core.events import Sample
 from ops_center.audit import recent
@@ -84,10 +85,27 @@ def test_sos_to_map_dispatch_and_responder_accepts(
     row = page.locator(".tabulator-row", has_text="老人紧急呼救").first
     wait(lambda: "处置中" in row.inner_text(), timeout=15)  # the operator's queue shows the new state live
     page.screenshot(path=str(artifacts / "dispatch-3-accepted.png"))
+
+    # a double tap: the same 到场 from two tabs of the phone makes one command key, so one transition
+    second = phone.context.new_page()
+    second.goto(f"http://127.0.0.1:{ops_platform.settings.push.page_port}/responder#token={token}")
+    second.wait_for_selector("#status:has-text('在线')", timeout=15_000)
+    phone.click("button:has-text('到场')", no_wait_after=True)
+    second.click("button:has-text('到场')", no_wait_after=True)
+    wait(lambda: len(with_redis(ops_platform, _phone_results)) == 3)  # 接单 and both 到场 were applied or skipped
+    ticket = _ticket(ops_platform, tid)
+    assert ticket is not None and [e.action for e in ticket.history].count("arrive") == 1
     phone.context.close()
 
-    async def trail(redis: aioredis.Redis) -> list[str]:
-        return [r["action"] for r in await recent(redis) if r["user"] == "lijie_op"]
+    async def trail(redis: aioredis.Redis) -> list[tuple[str, str]]:
+        return [(r["user"], r["action"]) for r in await recent(redis)]
 
     actions = with_redis(ops_platform, trail)
-    assert "accept" in actions and "dispatch" in actions and "login" in actions
+    assert {("lijie_op", "accept"), ("lijie_op", "dispatch"), ("lijie_op", "login")} <= set(actions)
+    assert {("lijie_resp2", "phone_start"), ("lijie_resp2", "phone_arrive")} <= set(actions)  # phone actions too
+
+
+async def _phone_results(redis: aioredis.Redis) -> list[bytes]:
+    """Outcomes of the commands the phone page sent (its keys start m-)."""
+    entries = await redis.xrange(RESULTS)
+    return [f[b"key"] for _, f in entries if f[b"key"].startswith(b"m-")]
