@@ -21,7 +21,7 @@ from actors.store import TelemetryStore
 from actors.video_host import VideoHost
 from adapters.ingest.service import IngestService
 from adapters.push.actor import PushActor
-from adapters.redis_server import RedisServer
+from adapters.redis_server import RedisServer, redacted
 from adapters.speaker.actor import SpeakerActor
 from core.settings import Settings, load_settings
 from ops_center.actor import OpsCenter
@@ -130,7 +130,7 @@ class Platform:
         """What runs where, for people."""
         s = self.settings
         lines = [
-            f"Redis            {self.redis_url} ({'own redis-server, AOF on, ' + str(s.var_dir / 'redis') if self.redis_server else 'external'})",  # noqa: E501
+            f"Redis            {redacted(self.redis_url)} ({'own redis-server, AOF on, password in ' + str(s.var_dir / 'redis' / 'password') if self.redis_server else 'external'})",  # noqa: E501
             f"ClickHouse       {s.clickhouse_url or 'chDB embedded at ' + str(s.var_dir / 'chdb')}",
             f"Ingest HTTP/WS   http://{s.ingest.host}:{s.ingest.port}/v1/telemetry  ws://{s.ingest.host}:{s.ingest.port}/v1/ws",
             f"Watch protocol   tcp://{s.watch.host}:{s.watch.port}",

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import os
 import secrets
 import string
 import sys
 
 import redis.asyncio as aioredis
 
+from adapters.redis_server import default_url
 from core.settings import load_settings
 from ops_center.accounts import DUTIES, FAILS, LEVELS, AccountError, Accounts, User
 
@@ -59,7 +59,7 @@ def _password(args: argparse.Namespace) -> str:
 
 async def _run(args: argparse.Namespace) -> str:
     settings = load_settings()
-    url = settings.redis_url or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    url = settings.redis_url or default_url(settings.var_dir)  # the platform's own server: var/redis/url
     redis = aioredis.from_url(url)
     try:
         accounts = Accounts(redis, settings.ops)

@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import math
+import os
 import random
 import statistics
 import subprocess
@@ -263,7 +264,8 @@ async def _measure(platform: Platform, profiles: list[DeviceProfile], seconds: f
     password = await _provision(platform, profiles, redis)
     bands = sos_bands(profiles, sos)
     counts = ",".join(str(sum(p.kind == k for p in profiles)) for k in ("wristband", "beehive", "camera", "station"))
-    writer = subprocess.Popen([sys.executable, "-m", "sim.bench_ops", platform.redis_url, counts, str(sos)])
+    env = {**os.environ, "REDIS_URL": platform.redis_url}  # not on the command line: it carries the password
+    writer = subprocess.Popen([sys.executable, "-m", "sim.bench_ops", counts, str(sos)], env=env)
     ops = ray.get(platform.ops.stats.remote())
     proc, base = psutil.Process(ops["pid"]), f"http://127.0.0.1:{ops['port']}"
     out: dict[str, Any] = {"devices": len(profiles), "twin_writer": "direct", "seconds": seconds}
@@ -339,9 +341,8 @@ def ops(seconds: float, sos: int, wristbands: int, hives: int, cameras: int, sta
 
 
 def main() -> None:
-    """The twin writer's entry point: `python -m sim.bench_ops REDIS_URL W,H,C,S SOS`."""
+    """The twin writer's entry point: `REDIS_URL=... python -m sim.bench_ops W,H,C,S SOS`."""
     parser = argparse.ArgumentParser(description="Twin writer of the ops benchmark (started by sim.bench ops).")
-    parser.add_argument("redis_url")
     parser.add_argument("counts", help="wristbands,hives,cameras,stations")
     parser.add_argument("sos", type=int, help="last wristbands left to the real host (they send the SOS alarms)")
     args = parser.parse_args()
@@ -349,7 +350,7 @@ def main() -> None:
     profiles = county_fleet(w, h, c, s)
     skip = {p.device_id for p in sos_bands(profiles, args.sos)}
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(write_twins(args.redis_url, [p for p in profiles if p.device_id not in skip]))
+        asyncio.run(write_twins(os.environ["REDIS_URL"], [p for p in profiles if p.device_id not in skip]))
 
 
 if __name__ == "__main__":

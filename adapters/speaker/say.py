@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 
 from redis.exceptions import RedisError
 
 from adapters.bus import connect
+from adapters.redis_server import default_url
 from adapters.speaker.requests import BroadcastError, request_broadcast
 
 
@@ -22,8 +22,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("device_id", help="劝导站设备编号, 如 st-0001")
     ap.add_argument("text", help="要播放的文字 (不超过 200 字)")
     ap.add_argument("--by", required=True, help="操作人用户编号 (记入播放记录)")
-    ap.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
-                    help="平台的 Redis 地址 (默认取环境变量 REDIS_URL)")  # fmt: skip
+    ap.add_argument("--redis-url", default=default_url(),
+                    help="平台的 Redis 地址 (默认: REDIS_URL, 其次 var/redis/url)")  # fmt: skip
     return ap.parse_args(argv)
 
 
