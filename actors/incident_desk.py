@@ -11,6 +11,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -88,6 +89,14 @@ class _Round:
             self.touched[ticket.ticket_id] = ticket
 
 
+class _Poison(Exception):
+    """An entry whose application raised: applying is pure in-memory work, so it would raise on every retry."""
+
+    def __init__(self, consumer: Consumer, entry: Entry, error: str) -> None:
+        super().__init__(error)
+        self.consumer, self.entry, self.error = consumer, entry, error
+
+
 class IncidentDesk:
     """Rules engine plus the ticket actors, in one process (one desk per deployment)."""
 
@@ -139,17 +148,18 @@ class IncidentDesk:
         reports = await self.reports.read(block_ms=0)
         evs = await self.events.read(block_ms=0 if cmds else 50)
         now = self.clock()
-        out = _Round()
-        for _id, fields in cmds:
-            self._command(fields, now, out)
-        for _id, fields in reports:
-            self._report(fields, now, out)
-        device_events = [EVENT_DECODER.decode(f[b"e"]) for _, f in evs if b"e" in f]
+        decoded = await self._decode(evs)
+        device_events = [ev for _, ev in decoded]
         contacts = await self._contacts(device_events)
-        for ev in device_events:
-            for incident in self.engine.process(ev, now):
-                self._incident(incident, contacts.get(ev.device_id, {}), now, out)
-                self._voice(ev, incident, now, out)
+        skip: set[tuple[str, bytes]] = set()  # (stream, id) of entries that crashed: dead-lettered, not applied
+        while True:
+            try:
+                out = self._apply(cmds, reports, decoded, contacts, now, skip)
+                break
+            except _Poison as poison:  # only that entry goes; the others are applied again from the last commit
+                await poison.consumer.dead_letter([poison.entry], poison.error)
+                skip.add((poison.consumer.stream, poison.entry[0]))
+                await self._rebuild()
         if now >= self._next_tick:
             self._next_tick = now + 1000
             await self._tick(now, out)
@@ -183,6 +193,39 @@ class IncidentDesk:
                 self.closed[tid] = now
                 with contextlib.suppress(KeyError):  # KeyError: a citizen report, or resolved by a recovery already
                     self.engine.resolve(tid, now, by="ticket")  # a repeat after this opens a new incident
+
+    async def _decode(self, evs: list[Entry]) -> list[tuple[Entry, DeviceEvent]]:
+        """The batch's device events; an undecodable entry is dead-lettered at once and its batch-mates go on."""
+        decoded = []
+        for entry in evs:
+            try:
+                decoded.append((entry, EVENT_DECODER.decode(entry[1][b"e"])))
+            except (KeyError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+                await self.events.dead_letter([entry], f"undecodable event: {type(exc).__name__}: {exc}")
+        return decoded
+
+    def _apply(
+        self, cmds: list[Entry], reports: list[Entry], decoded: list[tuple[Entry, DeviceEvent]],
+        contacts: dict[str, dict[str, Any]], now: int, skip: set[tuple[str, bytes]],
+    ) -> _Round:  # fmt: skip
+        """Apply each entry in isolation; _Poison names the first that crashes (this pass's state is then spoilt)."""
+        out = _Round()
+        steps = [*((self.commands, e, partial(self._command, e[1], now, out)) for e in cmds),
+                 *((self.reports, e, partial(self._report, e[1], now, out)) for e in reports),
+                 *((self.events, e, partial(self._event, ev, contacts.get(ev.device_id, {}), now, out))
+                   for e, ev in decoded)]  # fmt: skip
+        for consumer, entry, apply in steps:
+            if (consumer.stream, entry[0]) not in skip:
+                try:
+                    apply()
+                except Exception as exc:
+                    raise _Poison(consumer, entry, f"crashed the incident desk: {type(exc).__name__}: {exc}") from exc
+        return out
+
+    def _event(self, ev: DeviceEvent, contacts: dict[str, Any], now: int, out: _Round) -> None:
+        for incident in self.engine.process(ev, now):
+            self._incident(incident, contacts, now, out)
+            self._voice(ev, incident, now, out)
 
     def _incident(self, incident: Incident, contacts: dict[str, Any], now: int, out: _Round) -> None:
         ticket = self.tickets.get(incident.incident_id)
@@ -357,5 +400,9 @@ class IncidentDesk:
                 for consumer in (self.events, self.commands, self.reports):
                     consumer.retry_pending()
                 await asyncio.sleep(0.5)
-                self.tickets.clear()
-                await self.start()
+                await self._rebuild()
+
+    async def _rebuild(self) -> None:
+        """In-memory state back to the last commit: the engine and the tickets as Redis holds them."""
+        self.engine = RulesEngine(self.ruleset, township_lookup(self.gazetteer))
+        await self.start()  # start reloads the tickets
