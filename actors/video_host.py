@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 from actors.base import DeviceActor, DeviceProfile
 from actors.kinds import actor_class
 from actors.shard import event_row, twin_key
-from actors.snapshots import write_snapshot
+from actors.snapshots import snapshot_relpath, write_snapshot
 from actors.video_config import VideoModels
 from actors.video_source import FrameSource
 from adapters import bus, registry
@@ -27,6 +27,7 @@ from adapters.bus import EVENTS, STORE, raise_if_cancelled, shard_of
 from adapters.speaker.requests import event_warnings, queue
 from adapters.telemetry import EVENTS_TABLE, table_of
 from core.events import DeviceEvent, Message, now_ms
+from core.retention import sweep_files
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 _JSON = msgspec.json.Encoder()
 TICK_MS = 1_000  # how often each device's timers (offline) run
 REFRESH_S = 5.0  # how often the registry is checked for added, changed or removed devices
+SWEEP_EVERY_S = 3_600.0  # how often snapshots past settings.snapshot_retention_days are deleted
 
 
 class ServeModels:
@@ -248,6 +250,7 @@ class VideoShard:
 
     async def run(self) -> None:
         """Host the shard's devices until cancelled, following registry changes."""
+        swept = float("-inf")
         try:
             while True:
                 raise_if_cancelled()
@@ -255,9 +258,21 @@ class VideoShard:
                     await self.refresh()
                 except Exception as exc:
                     log.warning("视频主机 %s#%d 读取设备登记失败: %s", self.kind, self.shard, exc)
+                if time.monotonic() - swept >= SWEEP_EVERY_S:
+                    swept = time.monotonic()
+                    try:
+                        await self.sweep_snapshots()
+                    except OSError as exc:
+                        log.warning("video host %s#%d: snapshot sweep failed: %s", self.kind, self.shard, exc)
                 await asyncio.sleep(REFRESH_S)
         finally:
             await self.close()
+
+    async def sweep_snapshots(self) -> int:
+        """Delete this host's devices' snapshots older than settings.snapshot_retention_days; the count."""
+        days = self.settings.snapshot_retention_days
+        dirs = [self.var_dir / snapshot_relpath(d, "x").parent for d in self.devices]
+        return sum([await asyncio.to_thread(sweep_files, d, days, "*.jpg") for d in dirs])
 
     async def close(self) -> None:
         """Stop every device's sampling and frame source."""

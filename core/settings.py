@@ -135,6 +135,10 @@ class PushSettings(_Section):
     var_dir: Path = Field(Path("var"), description="Directory for the SMS outbox file and uploaded photos.")
     max_message_bytes: int = Field(64 * 1024, description="Largest websocket message accepted from a phone.")
     max_photo_bytes: int = Field(5 * 1024 * 1024, description="Largest photo upload; a larger one gets 413.")
+    photo_retention_days: float = Field(90, gt=0, description="Uploaded photos older than this are deleted.")
+    sms_retention_days: float = Field(
+        30, gt=0, description="SMS outbox lines older than this are dropped from the outbox file."
+    )
     record_ttl_s: int = Field(
         30 * 86400, description="How long ack and SMS records of a dispatch, and who holds a ticket, are kept."
     )
@@ -313,6 +317,9 @@ class Settings(BaseSettings):
         description="ClickHouse server (clickhouse-connect URL); unset means embedded chDB under var/.",
     )
     var_dir: Path = Field(Path("var"), description="Directory for embedded stores, logs and snapshots.")
+    snapshot_retention_days: float = Field(
+        90, gt=0, description="Event snapshots under var/snapshots older than this are deleted by their video host."
+    )
     device_master_key: SecretStr = Field(
         SecretStr("zhouqu-demo-master-key-change-me"),
         description="Secret from which each device's own HMAC key is derived; set a real one in production.",

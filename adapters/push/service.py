@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from aiohttp import web
 
@@ -13,10 +14,12 @@ from adapters.push.server import PushServer
 from adapters.push.settings import PushSettings
 from adapters.push.sms import FileSmsOutbox, SmsFallback, SmsOutbox
 from adapters.push.store import now_ms
+from core.retention import sweep_files
 from core.settings import BusSettings
 
 log = logging.getLogger(__name__)
 TRIM_EVERY_S = 60.0
+SWEEP_EVERY_S = 3_600.0  # how often old photos and SMS outbox lines are removed
 
 
 class PushService:
@@ -27,7 +30,7 @@ class PushService:
     ) -> None:
         self.settings = settings
         self.redis = connect(redis_url)
-        photos = settings.var_dir / "photos"
+        photos = self.photos = settings.var_dir / "photos"
         self.server = PushServer(self.redis, settings, bus or BusSettings(), photos)
         self.outbox = outbox or FileSmsOutbox(settings.var_dir / "sms_outbox.jsonl")
         self.check_ms = int(settings.sms_check_s * 1000)
@@ -36,6 +39,7 @@ class PushService:
         self._runner = web.AppRunner(self.page.app, access_log=None)  # no access log of phones' requests
         self.page_port = settings.page_port
         self._loop: asyncio.Task[None] | None = None
+        self._swept = float("-inf")  # monotonic s of the last sweep: the first check loop sweeps
 
     @property
     def port(self) -> int:
@@ -69,10 +73,21 @@ class PushService:
         await self.server.store.mark_online(users, now_ms() + 3 * self.check_ms)
         return await self.fallback.tick()
 
+    async def sweep(self) -> int:
+        """Delete photos older than push.photo_retention_days and outbox lines older than sms_retention_days."""
+        s = self.settings
+        gone = await asyncio.to_thread(sweep_files, self.photos, s.photo_retention_days)
+        if isinstance(self.outbox, FileSmsOutbox):
+            gone += await self.outbox.prune(s.sms_retention_days)
+        return gone
+
     async def _check_loop(self) -> None:
         while True:
             try:
                 await self.check()
+                if time.monotonic() - self._swept >= SWEEP_EVERY_S:
+                    self._swept = time.monotonic()
+                    await self.sweep()
                 await self.server.consumer.trim_every(TRIM_EVERY_S)  # consumed, acknowledged entries leave
                 await self.server.recheck_every()  # expired tokens end their connections
             except asyncio.CancelledError:

@@ -65,6 +65,25 @@ class FileSmsOutbox:
         """Scan the file for a line of this dispatch."""
         return await asyncio.to_thread(self._contains, dispatch_id)
 
+    async def prune(self, days: float) -> int:
+        """Drop lines queued more than `days` ago (rewritten atomically); returns how many went."""
+        async with self._lock:
+            return await asyncio.to_thread(self._prune, now_ms() - int(days * 86_400_000))
+
+    def _prune(self, cutoff_ms: int) -> int:
+        if not self.path.exists():
+            return 0
+        raw = [x for x in self.path.read_text(encoding="utf-8").splitlines() if x.strip()]
+        keep = [x for x in raw if int(json.loads(x).get("ts", 0)) >= cutoff_ms]
+        if len(keep) < len(raw):
+            tmp = self.path.with_suffix(".tmp")
+            with tmp.open("wb") as fh:
+                fh.write("".join(x + "\n" for x in keep).encode())
+                fh.flush()
+                os.fsync(fh.fileno())
+            tmp.replace(self.path)
+        return len(raw) - len(keep)
+
     def lines(self) -> list[dict[str, object]]:
         """Every queued SMS (for tests and operators)."""
         if not self.path.exists():
