@@ -13,6 +13,7 @@ import msgspec
 import redis.asyncio as aioredis
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from redis.exceptions import ResponseError
 
 from adapters.push.tokens import ACCOUNTS, revoke_user
 from core.events import now_ms
@@ -187,6 +188,7 @@ class Accounts:
             pipe.hset(SESSIONS + sid, mapping={"u": username, "end": now_ms() + s.max_session_s * 1000})
             pipe.expire(SESSIONS + sid, min(s.idle_timeout_s, s.max_session_s))
             pipe.sadd(USER_SESSIONS + username, sid)
+            pipe.expire(USER_SESSIONS + username, s.max_session_s)  # every session in it has ended by then
             await pipe.execute()
         return user, sid
 
@@ -194,7 +196,10 @@ class Accounts:
         """The live, enabled user of a session id (refreshing its idle timer, never past its absolute end), or None."""
         if not sid or len(sid) > 100:
             return None
-        name, end = cast(list[bytes | None], await self.redis.hmget(SESSIONS + sid, ["u", "end"]))
+        try:
+            name, end = cast(list[bytes | None], await self.redis.hmget(SESSIONS + sid, ["u", "end"]))
+        except ResponseError:  # WRONGTYPE: a session stored before sessions had an absolute end is signed out
+            return None
         left_ms = int(end or 0) - now_ms()
         if name is None or left_ms <= 0:
             return None

@@ -173,6 +173,8 @@ async def test_a_session_ends_at_its_absolute_limit_however_active(accounts: Acc
     await accounts.redis.hset(SESSIONS + sid, "end", now_ms() - 1)  # the limit passed (the key not yet expired)
     assert await accounts.session_user(sid) is None
     assert await accounts.session_user(sid, touch=False) is None
+    await accounts.redis.set(SESSIONS + "old-format", "lijie_op", ex=300)  # stored by the release without a limit
+    assert await accounts.session_user("old-format") is None
 
 
 async def test_only_a_kiosk_accounts_session_is_kept_alive_by_a_self_refreshing_page(
