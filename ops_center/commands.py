@@ -14,6 +14,7 @@ from adapters.bus import COMMANDS, RESULTS
 from core.events import now_ms
 from core.incidents import TicketCommand
 from ops_center.access import DESK_ACTIONS, AccessDenied, in_scope, require
+from ops_center.context import valid_id
 from ops_center.session import OpsSession
 
 RESULT_WAIT_S = 5.0  # how long the page waits for the desk's answer before saying it is still pending
@@ -27,8 +28,15 @@ class CommandResult(NamedTuple):
     error: str
 
 
+def new_key() -> str:
+    """A fresh idempotency key for one intended ticket action (the desk applies each key once)."""
+    return f"ops:{uuid.uuid4().hex}"
+
+
 async def load_ticket(session: OpsSession, ticket_id: str) -> TicketActor:
     """The ticket, if it exists and lies in the user's area (else AccessDenied; unknown ids look the same)."""
+    if not valid_id("ticket", ticket_id):
+        raise AccessDenied(f"工单编号格式不正确:{ticket_id[:80]}")
     blob = await session.ctx.redis.hget(TICKETS, ticket_id)
     if blob is None:
         raise AccessDenied(f"工单 {ticket_id} 不存在或不在您的管辖范围内")
@@ -39,8 +47,11 @@ async def load_ticket(session: OpsSession, ticket_id: str) -> TicketActor:
     return ticket
 
 
-async def send(session: OpsSession, ticket_id: str, action: str, *, target: str = "", note: str = "") -> CommandResult:
-    """Check and send one ticket command, wait briefly for the desk's result, and audit it either way."""
+async def send(
+    session: OpsSession, ticket_id: str, action: str, *, target: str = "", note: str = "", key: str = ""
+) -> CommandResult:
+    """Check and send one ticket command (`key`: the intended action's idempotency key, else a fresh one), wait
+    briefly for the desk's result, and audit it either way."""
     try:
         require(session.user, "act")
         if action not in DESK_ACTIONS:
@@ -53,7 +64,7 @@ async def send(session: OpsSession, ticket_id: str, action: str, *, target: str 
     except AccessDenied as exc:
         await session.audit(action, ticket_id, ok=False, to=target, why=str(exc))
         raise
-    key = f"ops:{uuid.uuid4().hex}"
+    key = key or new_key()
     cmd = TicketCommand(key=key, ticket_id=ticket_id, action=action, actor=session.user.username, ts=now_ms(),
                         note=note[:500], target=target)  # fmt: skip
     redis = session.ctx.redis

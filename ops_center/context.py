@@ -16,6 +16,17 @@ from ops_center.accounts import Accounts
 
 Query = Callable[[str], Awaitable[list[dict[str, Any]]]]  # a read-only ClickHouse query (through the store actor)
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$")
+# what each kind of id taken from a request may look like; anything else is refused before it is used or shown
+ID_PATTERNS: dict[str, re.Pattern[str]] = {
+    "device": _ID,
+    "ticket": re.compile(r"^[\w.:|-]{1,200}$"),  # rule:group:ms; a group may hold a village name (CJK is \w)
+    "place": re.compile(r"^\w{1,40}$"),  # a gazetteer township or village name
+}
+
+
+def valid_id(kind: str, value: str) -> bool:
+    """Whether a request's id of this kind (device, ticket, place) has the shape such ids have."""
+    return bool(ID_PATTERNS[kind].fullmatch(value))
 
 
 def sql_str(value: str) -> str:

@@ -19,10 +19,13 @@ from ops_center.context import OpsContext
 from ops_center.evidence import EvidenceHandler
 from ops_center.layout import frame, page_modules
 from ops_center.live import LiveState
+from ops_center.notice import notice
+from ops_center.security import headers_transform
 from ops_center.session import OpsSession
 
 log = logging.getLogger(__name__)
 HOME = "/map"
+_audits: set[asyncio.Task[None]] = set()  # refusal audits still being written
 
 
 def _free_port(host: str) -> int:
@@ -39,7 +42,11 @@ def _factory(ctx: OpsContext, auth: SessionAuth, mod: ModuleType) -> Any:
         if session is None:  # Bokeh's auth already refused the request; this is the belt to its braces
             return pn.pane.HTML("请先登录")
         if not can(session.user, mod.PERMISSION):
-            return frame(session, mod, pn.pane.Alert("您没有访问此页面的权限。", alert_type="danger"))
+            task = asyncio.get_running_loop().create_task(
+                session.audit("page_denied", mod.SLUG, ok=False, permission=mod.PERMISSION))
+            _audits.add(task)  # held until done (the loop keeps only weak references)
+            task.add_done_callback(_audits.discard)
+            return frame(session, mod, notice("您没有访问此页面的权限。"))
         return frame(session, mod, mod.build(session))
 
     return build
@@ -71,6 +78,7 @@ class OpsServer:
                             (r"/evidence", EvidenceHandler, {"ctx": self.ctx})],
             check_unused_sessions=5000, unused_session_lifetime=15000, keep_alive=10000,
         )  # fmt: skip
+        self.server._tornado.add_transform(headers_transform(ops.tile_url))  # Bokeh offers no public hook
         self.server.start()
         gc.freeze()  # what start-up loaded stays put: later full collections walk only what sessions create
         log.info("operations center on http://%s:%d", ops.host, self.port)

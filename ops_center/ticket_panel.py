@@ -15,10 +15,12 @@ from actors.kinds import device_kinds
 from actors.ticket import TicketActor
 from actors.ticket_routing import ACTION_ZH, TRANSITIONS
 from adapters.telemetry import table_of
+from core.events import WATCH_TCP
 from ops_center import commands
 from ops_center.access import DESK_ACTIONS, AccessDenied, can, in_scope
 from ops_center.context import sql_str
 from ops_center.labels import SEVERITY_ZH, local_time
+from ops_center.notice import notice
 from ops_center.responders import candidates
 from ops_center.session import OpsSession
 
@@ -79,6 +81,7 @@ class TicketPanel(param.Parameterized):
         self.note = pn.widgets.TextAreaInput(name="说明(退回、关闭时必填)", height=70, max_length=500)
         self.responder = pn.widgets.Select(name="分派给(最近的空闲处置人员在前)", options={})
         self.merge_into = pn.widgets.Select(name="合并到工单", options={})
+        self.keys: dict[str, str] = {}  # action -> idempotency key of the action as drawn (one per intended action)
 
     @param.depends("ticket_id", "revision")
     async def view(self) -> pn.viewable.Viewable:
@@ -89,7 +92,7 @@ class TicketPanel(param.Parameterized):
             ticket = await commands.load_ticket(self.session, self.ticket_id)
         except AccessDenied as exc:
             await self.session.audit("ticket_view_denied", self.ticket_id, ok=False)
-            return pn.pane.Alert(str(exc), alert_type="danger")
+            return notice(str(exc))
         self.drawn_events = len(ticket.history)
         parts: list[Any] = [self._summary(ticket)]
         if can(self.session.user, "act"):
@@ -129,6 +132,7 @@ class TicketPanel(param.Parameterized):
                 and in_scope(user, t["township"], t["village"])]  # fmt: skip
         self.merge_into.options = {f"{t['title']}({t['village']},{t['state']})": t["ticket_id"] for t in mine}
         buttons = []
+        self.keys = {action: commands.new_key() for action in allowed_actions(ticket)}  # repeated clicks share one
         for action in allowed_actions(ticket):
             b = pn.widgets.Button(name=ACTION_ZH[action], button_type="danger" if action == "close" else "primary",
                                   width=80, css_classes=[f"zq-act-{action}"])  # fmt: skip
@@ -141,7 +145,12 @@ class TicketPanel(param.Parameterized):
             extra.insert(0, self.responder)
         if "merge" in allowed_actions(ticket):
             extra.append(self.merge_into)
-        return pn.Column(pn.Row(*buttons), *extra, pn.pane.Markdown(self.param.message), sizing_mode="stretch_width")
+        return pn.Column(pn.Row(*buttons), *extra, self.outcome, sizing_mode="stretch_width")
+
+    @param.depends("message")
+    def outcome(self) -> pn.pane.HTML:
+        """The last action's outcome as plain text (it may quote the desk's or the user's words)."""
+        return pn.pane.HTML(f"<b>{html.escape(self.message)}</b>" if self.message else "")
 
     def _handler(self, action: str) -> Any:
         async def run(_event: object) -> None:
@@ -149,19 +158,22 @@ class TicketPanel(param.Parameterized):
             if action in ("dispatch", "merge") and not target:
                 self.message = f"请先选择{'处置人员' if action == 'dispatch' else '要合并到的工单'}。"
                 return
+            key = self.keys.setdefault(action, commands.new_key())
             try:
                 result = await commands.send(self.session, self.ticket_id, action, target=target,
-                                             note=self.note.value or "")  # fmt: skip
+                                             note=self.note.value or "", key=key)  # fmt: skip
             except AccessDenied as exc:
-                self.message = f"**未执行**:{exc}"
+                self.message = f"未执行:{exc}"
                 return
+            if result.ok is not None and self.keys.get(action) == key:  # answered: a later click is a new intent
+                self.keys[action] = commands.new_key()
             if result.ok:
-                self.message = f"**已{ACTION_ZH[action]}**"  # the ticket redraws when the live state has it
+                self.message = f"已{ACTION_ZH[action]}"  # the ticket redraws when the live state has it
                 self.note.value = ""
             elif result.ok is None:
                 self.message = "指令已提交,等待处置中心确认……"
             else:
-                self.message = f"**未执行**:{result.error}"
+                self.message = f"未执行:{result.error}"
 
         return run
 
@@ -182,9 +194,12 @@ class TicketPanel(param.Parameterized):
                 frame = None
                 parts.append(pn.pane.Markdown("遥测数据查询失败,请稍后重试。"))
             if frame is not None and not frame.empty:
-                parts += [pn.pane.Markdown(f"事件前后 {TELEMETRY_WINDOW_MS // 60_000} 分钟的设备数据({inc.device_id})"),
+                parts += [pn.pane.HTML(f"事件前后 {TELEMETRY_WINDOW_MS // 60_000} 分钟的设备数据"
+                                       f"({html.escape(inc.device_id)})"),
                           pn.widgets.Tabulator(frame, show_index=False, disabled=True, height=220,
                                                sizing_mode="stretch_width", name="telemetry")]  # fmt: skip
         if len(parts) == 1:
             parts.append(pn.pane.Markdown("无现场抓拍或设备数据。"))
+        if opened.get("channel") == WATCH_TCP:
+            parts.insert(1, pn.pane.Str("来源: 手表TCP（未认证通道）", name="channel"))
         return pn.Column(*parts, sizing_mode="stretch_width")

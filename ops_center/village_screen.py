@@ -8,7 +8,6 @@ history, ticket history) and the adoption records in Redis. What the plan wants 
 from __future__ import annotations
 
 import logging
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,7 @@ from adapters.adoption import ADOPTERS
 from core.gazetteer import Gazetteer, Village
 from ops_center.access import in_scope
 from ops_center.accounts import User
-from ops_center.context import Query, sql_str
+from ops_center.context import Query, sql_str, valid_id
 from ops_center.labels import LOCAL_OFFSET_MS, local_time
 from ops_center.live import Device
 
@@ -35,7 +34,6 @@ NOT_CONNECTED = {
     "homestays": ("民宿(农家乐)分布", "乡村产业台账·民宿(农家乐)台账"),
     "homestay_business": ("民宿经营流水", "民宿(农家乐)流水系统"),
 }
-_NAME = re.compile(r"^\w{1,40}$")  # a gazetteer place name (CJK letters are \w); anything else is refused
 
 
 class ScreenError(ValueError):
@@ -44,7 +42,7 @@ class ScreenError(ValueError):
 
 def _arg(args: dict[str, list[bytes]], name: str) -> str:
     values = args.get(name) or []
-    return values[0].decode("utf-8", "replace").strip()[:40] if values else ""
+    return values[0].decode("utf-8", "replace").strip() if values else ""
 
 
 def pick_village(user: User, gazetteer: Gazetteer, args: dict[str, list[bytes]]) -> Village:
@@ -55,6 +53,9 @@ def pick_village(user: User, gazetteer: Gazetteer, args: dict[str, list[bytes]])
     if user.level == "village":
         return _lookup(gazetteer, user.village, user.township)
     name, township = _arg(args, "village"), _arg(args, "township")
+    for value in (name, township):
+        if value and not valid_id("place", value):
+            raise ScreenError(f"村名或乡镇名格式不正确:{value[:80]}")
     if user.level == "township":
         township = township or user.township
     if not name:
@@ -143,7 +144,7 @@ def day_start_ms(day: int) -> int:
 
 
 def _sql_name(name: str) -> str:
-    if not _NAME.match(name):
+    if not valid_id("place", name):
         raise ValueError(f"not a place name: {name[:40]!r}")
     return f"'{name}'"
 

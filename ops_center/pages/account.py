@@ -5,6 +5,7 @@ from __future__ import annotations
 import panel as pn
 
 from ops_center.accounts import AccountError
+from ops_center.notice import notice_html
 from ops_center.session import OpsSession
 
 SLUG = "account"
@@ -34,16 +35,16 @@ def build(session: OpsSession) -> pn.viewable.Viewable:
     current = pn.widgets.PasswordInput(name="当前密码", width=320)
     new = pn.widgets.PasswordInput(name=f"新密码(至少 {policy} 位,含大写、小写、数字、符号中的三类)", width=320)
     again = pn.widgets.PasswordInput(name="再次输入新密码", width=320)
-    outcome = pn.pane.Alert("", alert_type="light", visible=False, width=420)
+    outcome = pn.pane.HTML("", visible=False, width=420)
     save = pn.widgets.Button(name="修改密码", button_type="primary", width=120)
 
     async def run(_event: object) -> None:
         try:
             text = await change_password(session, current.value or "", new.value or "", again.value or "")
         except AccountError as exc:
-            outcome.object, outcome.alert_type, outcome.visible = str(exc), "danger", True
+            outcome.object, outcome.visible = notice_html(str(exc)), True
             return
-        outcome.object, outcome.alert_type, outcome.visible = text, "success", True
+        outcome.object, outcome.visible = notice_html(text, "success"), True
         session.close()  # the change ended every session of the account, this one too
 
     save.on_click(run)

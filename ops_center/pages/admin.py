@@ -11,6 +11,7 @@ import panel as pn
 from ops_center import admin
 from ops_center.access import AccessDenied
 from ops_center.accounts import DUTY_ZH, LEVEL_ZH, AccountError, User
+from ops_center.notice import notice_html
 from ops_center.session import OpsSession
 
 SLUG = "admin"
@@ -36,7 +37,7 @@ class AdminView:
         me = session.user
         self.table = pn.widgets.Tabulator(users_frame([]), show_index=False, disabled=True, selectable=1,
                                           sizing_mode="stretch_width", height=320, name="users")  # fmt: skip
-        self.outcome = pn.pane.Alert("", alert_type="light", visible=False)
+        self.outcome = pn.pane.HTML("", visible=False, sizing_mode="stretch_width")
         self.username = pn.widgets.TextInput(name="用户名(字母、数字、-、_)", max_length=40)
         self.name = pn.widgets.TextInput(name="姓名", max_length=40)
         self.level = pn.widgets.Select(name="级别", options={v: k for k, v in LEVEL_ZH.items()})
@@ -54,7 +55,7 @@ class AdminView:
         return str(self.table.value.iloc[rows[0]]["用户名"]) if rows else ""
 
     def _say(self, text: str, ok: bool) -> None:
-        self.outcome.object, self.outcome.alert_type, self.outcome.visible = text, "success" if ok else "danger", True
+        self.outcome.object, self.outcome.visible = notice_html(text, "success" if ok else "danger"), True
 
     async def refresh(self) -> None:
         """Reload the accounts and rosters this admin manages."""

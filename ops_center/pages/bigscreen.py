@@ -21,6 +21,7 @@ from core.gazetteer import Village
 from ops_center.background import Loader
 from ops_center.labels import local_time
 from ops_center.live import Device, mercator
+from ops_center.notice import notice
 from ops_center.pages.map import (
     KIND_ZH,
     MARKERS,
@@ -311,7 +312,7 @@ def build(session: OpsSession) -> pn.viewable.Viewable:
     try:
         village = pick_village(session.user, session.ctx.gazetteer, pn.state.session_args or {})
     except ScreenError as exc:
-        return pn.pane.Alert(str(exc), alert_type="danger")
+        return notice(str(exc))
     view = ScreenView(session, village)
     pn.state.add_periodic_callback(view.map.update, period=POLL_MS)
     pn.state.add_periodic_callback(view.refresh, period=FIGURES_MS)

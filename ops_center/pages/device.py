@@ -9,6 +9,7 @@ import panel as pn
 from actors.base import DeviceProfile
 from ops_center import devices
 from ops_center.access import AccessDenied, in_scope
+from ops_center.context import valid_id
 from ops_center.devices.parts import error_line, note
 from ops_center.session import OpsSession
 
@@ -31,6 +32,8 @@ def requested_id() -> str:
 def lookup(session: OpsSession, device_id: str) -> DeviceProfile:
     """The registered device if the user's area holds it; AccessDenied otherwise (one message for unknown and
     out of area, so the page does not tell which devices exist elsewhere)."""
+    if device_id and not valid_id("device", device_id):
+        raise AccessDenied(f"设备编号格式不正确:{device_id}")
     profile = session.ctx.live.profiles.get(device_id) if device_id else None
     if profile is None or not in_scope(session.user, profile.township, profile.village):
         raise AccessDenied(f"未找到设备 {device_id or '(未指定)'},或该设备不在您的管辖范围内")

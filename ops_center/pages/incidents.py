@@ -9,7 +9,9 @@ import panel as pn
 
 from core.events import now_ms
 from ops_center.access import in_scope
+from ops_center.context import valid_id
 from ops_center.labels import SEVERITY_ZH
+from ops_center.notice import notice
 from ops_center.session import OpsSession
 from ops_center.ticket_panel import TicketPanel
 
@@ -106,9 +108,12 @@ def build(session: OpsSession) -> pn.viewable.Viewable:
     """The incidents page of one session; `?ticket=<id>` opens that ticket."""
     panel = TicketPanel(session)
     args = pn.state.session_args or {}
-    wanted = (args.get("ticket") or [b""])[0].decode("utf-8", "replace")[:120]
+    wanted = (args.get("ticket") or [b""])[0].decode("utf-8", "replace").strip()
     queue = IncidentQueue(session, panel)
-    if wanted:
+    refused: list[Any] = []
+    if wanted and not valid_id("ticket", wanted):
+        refused.append(notice(f"工单编号格式不正确:{wanted[:80]}(请从左侧队列选择工单)"))
+    elif wanted:
         panel.ticket_id = wanted
         rows = queue.table.value.index[queue.table.value["ticket_id"] == wanted].tolist()
         queue.table.selection = rows[:1]
@@ -116,6 +121,6 @@ def build(session: OpsSession) -> pn.viewable.Viewable:
     return pn.Row(
         pn.Column(pn.pane.Markdown("### 未办结工单(按级别、时长排序)"), queue.table, width=640,
                   sizing_mode="stretch_height"),
-        pn.Column(panel.view, sizing_mode="stretch_both", scroll=True),
+        pn.Column(*refused, panel.view, sizing_mode="stretch_both", scroll=True),
         sizing_mode="stretch_both",
     )  # fmt: skip

@@ -163,6 +163,8 @@ def test_the_screen_shows_the_accounts_own_village_or_one_picked_within_its_area
     with pytest.raises(ScreenError, match="不在您的管辖范围内"):
         pick_village(lijie, gz, args(village=VILLAGE, township=TOWN))
     with pytest.raises(ScreenError, match="地名库中没有"):
+        pick_village(county, gz, args(village="无此村"))
+    with pytest.raises(ScreenError, match="格式不正确"):  # refused by its shape before any lookup
         pick_village(county, gz, args(village="<script>"))
 
 

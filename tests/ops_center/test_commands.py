@@ -21,8 +21,10 @@ from ops_center.access import AccessDenied
 from ops_center.accounts import User
 from ops_center.audit import recent
 from ops_center.context import OpsContext
+from ops_center.live import LiveState
 from ops_center.responders import candidates
 from ops_center.session import OpsSession
+from ops_center.ticket_panel import TicketPanel
 
 LIJIE_OP = User(username="lijie_op", name="立节镇值班员", level="township", duties=["operator"], township="立节镇")
 FENGDIE_OP = User(username="fengdie_op", name="峰迭镇值班员", level="township", duties=["operator"], township="峰迭镇")
@@ -79,6 +81,30 @@ async def test_an_operator_accepts_a_ticket_of_their_township_and_it_is_audited(
         [last, first] = [r for r in await recent(ctx.redis) if r["action"] == "accept"][:2]
         assert (first["user"], first["target"], first["ok"], first["ip"]) == ("lijie_op", tid, True, "10.0.0.7")
         assert last["ok"] is False
+    finally:
+        task.cancel()
+
+
+@pytest.mark.asyncio
+async def test_a_double_click_sends_one_key_and_the_desk_applies_the_action_once(ctx: OpsContext) -> None:
+    desk, task = await desk_running(ctx)
+    try:
+        tid = await opened(ctx, desk, "村道塌方", "杰迪村", "基础设施")
+        ctx.live = LiveState(ctx)
+        await ctx.live.refresh()
+        session = await logged_in(ctx, LIJIE_OP)
+        panel = TicketPanel(session)
+        panel.ticket_id = tid
+        await panel.view()  # draws the ticket's buttons: each intended action gets its key here
+        click = panel._handler("escalate")  # what the 升级 button runs
+        level = desk.tickets[tid].state.escalation_level
+        await asyncio.gather(click(None), click(None))  # a double click: two handlers at once
+        mine = [e for e in desk.tickets[tid].history if e.action == "escalate" and e.actor == "lijie_op"]
+        assert len(mine) == 1 and desk.tickets[tid].state.escalation_level == level + 1
+        sent = [r for r in await recent(ctx.redis) if r["action"] == "escalate"]
+        assert len(sent) == 2 and len({r["detail"] for r in sent}) == 1  # both clicks carried the same key
+        await click(None)  # after the answer, a new click is a new intent with a new key
+        assert len([e for e in desk.tickets[tid].history if e.action == "escalate" and e.actor == "lijie_op"]) == 2
     finally:
         task.cancel()
 
