@@ -42,6 +42,12 @@ def in_scope(user: User, township: str, village: str = "") -> bool:
     return bool(village) and village == user.village and township in ("", user.township)
 
 
+def audit_in_scope(viewer: User, actor: User | None) -> bool:
+    """Whether an audit record by `actor` (None: no such account, e.g. a failed login) lies in the viewer's area:
+    the county sees every record, a township or village the records of its own accounts."""
+    return viewer.level == "county" or (actor is not None and in_scope(viewer, actor.township, actor.village))
+
+
 def scope_label(user: User) -> str:
     """The user's area in Chinese, for the header."""
     if user.level == "county":

@@ -7,7 +7,6 @@ from typing import Any
 from actors.base import DeviceProfile
 from actors.beehive import DEFAULTS
 from adapters.adoption import load_adopter
-from ops_center.access import personal
 from ops_center.devices.parts import (
     DETAIL_ZH,
     DeviceView,
@@ -19,6 +18,7 @@ from ops_center.devices.parts import (
     line_chart,
     note,
     pairs,
+    personal_values,
     twin_section,
 )  # fmt: skip
 from ops_center.session import OpsSession
@@ -36,7 +36,7 @@ async def adopter_rows(session: OpsSession, profile: DeviceProfile) -> list[tupl
     a = await load_adopter(session.ctx.redis, profile.device_id)
     if a is None:
         return None
-    phone = personal(session.user, a.phone, profile.township, profile.village)
+    [phone] = await personal_values(session, profile, [("认养人电话", a.phone, False)])
     return [("认养人", a.name), ("联系电话", phone), ("认养方案", a.plan), ("认养日期", a.since)]
 
 

@@ -20,6 +20,7 @@ from actors.base import DeviceActor, DeviceProfile
 from actors.kinds import device_kinds
 from actors.shard import twin_key
 from adapters.telemetry import DB, EVENTS_TABLE, table_of
+from ops_center.access import personal
 from ops_center.context import OpsContext, sql_str
 from ops_center.labels import KIND_ZH, LOCAL_OFFSET_MS, SEVERITY_ZH, STATUS_COLOR, STATUS_ZH
 from ops_center.labels import local_time as _local_time
@@ -98,6 +99,19 @@ def note(text: str) -> pn.pane.HTML:
 def error_line(text: str) -> pn.pane.HTML:
     """A red one-line error."""
     return html_pane(f'<div class="zq-err">{esc(text)}</div>')
+
+
+async def personal_values(
+    session: OpsSession, profile: DeviceProfile, fields: Sequence[tuple[str, str, bool]]
+) -> list[str]:  # fmt: skip
+    """Personal values (label, value, is an ID number) as the user may see them, masked unless allowed; showing
+    any of them whole is audited (personal_view: the device and which fields)."""
+    user, township, village = session.user, profile.township, profile.village
+    shown = [personal(user, value, township, village, id_number=is_id) for _, value, is_id in fields]
+    whole = [label for (label, value, _), seen in zip(fields, shown, strict=True) if value and seen == value]
+    if whole:
+        await session.audit("personal_view", profile.device_id, fields=whole)
+    return shown
 
 
 def detail_text(detail: dict[str, Any], fields: dict[str, str] = DETAIL_ZH) -> str:

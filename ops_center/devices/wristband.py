@@ -14,7 +14,6 @@ from actors.wristband import ALARMS, VITAL_RULES, WristbandActor
 from adapters.care import load_person
 from adapters.telemetry import DB, table_of
 from core.geo import distance_m, offset
-from ops_center.access import personal
 from ops_center.context import sql_str
 from ops_center.devices.parts import (
     DeviceView,
@@ -27,6 +26,7 @@ from ops_center.devices.parts import (
     note,
     open_tickets,
     pairs,
+    personal_values,
     table,
     twin_section,
 )  # fmt: skip
@@ -49,11 +49,11 @@ async def person_rows(session: OpsSession, profile: DeviceProfile) -> list[tuple
     p = await load_person(session.ctx.redis, profile.device_id)
     if p is None:
         return None
-    user, t, v = session.user, profile.township, profile.village
-    rows = [("姓名", p.name), ("身份证号", personal(user, p.id_number, t, v, id_number=True)),
-            ("联系电话", personal(user, p.phone, t, v))]  # fmt: skip
+    fields = [("身份证号", p.id_number, True), ("联系电话", p.phone, False)]
     if p.family_phone:
-        rows.append(("家属电话", personal(user, p.family_phone, t, v)))
+        fields.append(("家属电话", p.family_phone, False))
+    shown = await personal_values(session, profile, fields)
+    rows = [("姓名", p.name), *((label, value) for (label, _, _), value in zip(fields, shown, strict=True))]
     if p.birth_year:
         rows.append(("年龄", f"{dt.date.today().year - p.birth_year} 岁"))
     return rows

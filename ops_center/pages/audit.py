@@ -7,6 +7,7 @@ import panel as pn
 
 from actors.ticket_routing import ACTION_ZH
 from ops_center import audit
+from ops_center.access import audit_in_scope
 from ops_center.labels import local_time
 from ops_center.session import OpsSession
 
@@ -19,7 +20,8 @@ ACTION_LABELS = {
     **ACTION_ZH, "login": "登录", "logout": "退出登录", "audit_view": "查看审计", "user_create": "创建账号",
     "user_password_reset": "重置密码", "user_disable": "停用账号", "user_enable": "启用账号", "user_unlock": "解锁账号",
     "phone_token": "发放手机令牌", "password_change": "修改密码", "roster_set": "设置值班", "broadcast": "广播警示",
-    "ticket_view_denied": "越权查看工单", "device_view_denied": "越权查看设备",
+    "ticket_view_denied": "越权查看工单", "device_view_denied": "越权查看设备", "page_denied": "越权打开页面",
+    "personal_view": "查看未脱敏个人信息",
 }  # fmt: skip
 COLUMNS = ["时间", "用户", "操作", "对象", "结果", "来源地址", "详情"]
 
@@ -35,6 +37,15 @@ def audit_frame(records: list[dict[str, str]], who: str = "", what: str = "") ->
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+async def visible_records(session: OpsSession, count: int = RECENT) -> list[dict[str, str]]:
+    """The newest audit records in the user's area (a township sees its own accounts' records, not the county's)."""
+    records = await audit.recent(session.ctx.redis, count)
+    if session.user.level == "county":
+        return records
+    accounts = {u.username: u for u in await session.ctx.accounts.all()}
+    return [r for r in records if audit_in_scope(session.user, accounts.get(r["user"]))]
+
+
 def build(session: OpsSession) -> pn.viewable.Viewable:
     """The audit page of one session (read-only; opening it is audited too)."""
     who = pn.widgets.TextInput(name="用户", max_length=40, width=180)
@@ -46,7 +57,7 @@ def build(session: OpsSession) -> pn.viewable.Viewable:
     async def load(*_: object) -> None:
         nonlocal records
         await session.touch()
-        records = await audit.recent(session.ctx.redis, RECENT)
+        records = await visible_records(session)
         table.value = audit_frame(records, (who.value or "").strip(), (what.value or "").strip())
 
     def refilter(*_: object) -> None:

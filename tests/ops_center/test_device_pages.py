@@ -192,6 +192,24 @@ async def test_the_village_officer_sees_the_whole_phone_and_the_township_operato
 
 
 @pytest.mark.asyncio
+async def test_a_view_of_unmasked_personal_data_is_audited_and_a_masked_one_is_not(ctx: OpsContext) -> None:
+    await save_persons(ctx.redis, {BAND.device_id: Person(name="杨秀兰", id_number=ID_NUMBER, phone=PHONE,
+                                                          family_phone=FAMILY, birth_year=1945)})  # fmt: skip
+    await save_adopters(ctx.redis, {HIVE.device_id: Adopter(name="王先生", phone=PHONE, plan="年度认养",
+                                                            since="2026-03-01")})  # fmt: skip
+    await wristband.person_rows(session(ctx, LIJIE_OP), BAND)  # masked: nothing to audit
+    await beehive.adopter_rows(session(ctx, LIJIE_OP), HIVE)
+    assert not [r for r in await recent(ctx.redis) if r["action"] == "personal_view"]
+    await wristband.person_rows(session(ctx, OFFICER), BAND)
+    await beehive.adopter_rows(session(ctx, OFFICER), HIVE)
+    views = [r for r in await recent(ctx.redis) if r["action"] == "personal_view"]
+    assert [(r["user"], r["target"], r["ok"]) for r in views] == [("jiedi_officer", HIVE.device_id, True),
+                                                                   ("jiedi_officer", BAND.device_id, True)]
+    assert msgspec.json.decode(views[1]["detail"]) == {"fields": ["身份证号", "联系电话", "家属电话"]}
+    assert PHONE not in views[0]["detail"] + views[1]["detail"]  # the audit names the fields, never the values
+
+
+@pytest.mark.asyncio
 async def test_a_wristband_without_a_person_record_says_unregistered(ctx: OpsContext) -> None:
     assert await wristband.person_rows(session(ctx, OFFICER), BAND) is None
     view = wristband.view(session(ctx, OFFICER), BAND)
