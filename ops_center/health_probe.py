@@ -302,6 +302,16 @@ async def dead_row(redis: aioredis.Redis) -> HealthRow:
     return HealthRow("消息流", "死信 dead", WARN if age < DEAD_RECENT_S else OK, f"{n} 条", detail)
 
 
+async def lost_row(redis: aioredis.Redis) -> HealthRow:
+    """Pending entries that left their stream before they were processed (bus.LOST): any at all is a fault."""
+    raw = cast(dict[bytes, bytes], await redis.hgetall(bus.LOST))
+    n = sum(int(v) for v in raw.values())
+    if not n:
+        return HealthRow("消息流", "未处理即被清除", OK, "0 条")
+    detail = ";".join(f"{_s(k)}: {int(v)}" for k, v in sorted(raw.items()))
+    return HealthRow("消息流", "未处理即被清除", FAIL, f"{n} 条", detail)
+
+
 # --- live state and everything --------------------------------------------------------------------------------------
 
 
@@ -326,7 +336,7 @@ async def collect(ctx: Any) -> list[HealthRow]:
         return [sink_row(await sink_lag(redis))]
 
     async def stream_check() -> list[HealthRow]:
-        return [*await stream_rows(redis, ctx.settings), await dead_row(redis)]
+        return [*await stream_rows(redis, ctx.settings), await dead_row(redis), await lost_row(redis)]
 
     async def live_check() -> list[HealthRow]:
         return [live_row(ctx.live)]
