@@ -96,7 +96,7 @@ class BusSettings(_Section):
         description="Retention per stream (a name, or its part before the first dot: `tele`); every stream has one.",
     )
     closed_ticket_keep_s: int = Field(
-        3_600, ge=0, description="Closed or merged tickets stay in the desk and the `tickets` hash this long."
+        86_400, ge=0, description="Closed or merged tickets stay in the desk, `tickets` hash and live state this long."
     )
 
 
