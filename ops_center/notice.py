@@ -14,8 +14,10 @@ COLOURS = {"danger": ("#fdecea", "#a61b1b"), "success": ("#e8f5e9", "#1b5e20"), 
 def notice_html(text: str, kind: str = "danger") -> str:
     """A message box whose words are plain text."""
     bg, fg = COLOURS[kind]
-    return (f'<div class="zq-notice zq-notice-{kind}" role="alert" style="background:{bg};color:{fg};'
-            f'padding:8px 12px;border-radius:4px;white-space:pre-wrap">{html.escape(text)}</div>')
+    return (
+        f'<div class="zq-notice zq-notice-{kind}" role="alert" style="background:{bg};color:{fg};'
+        f'padding:8px 12px;border-radius:4px;white-space:pre-wrap">{html.escape(text)}</div>'
+    )
 
 
 def notice(text: str, kind: str = "danger", **params: Any) -> pn.pane.HTML:
