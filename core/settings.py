@@ -140,7 +140,9 @@ class PushSettings(_Section):
         30, gt=0, description="SMS outbox lines older than this are dropped from the outbox file."
     )
     record_ttl_s: int = Field(
-        30 * 86400, description="How long ack and SMS records of a dispatch, and who holds a ticket, are kept."
+        30 * 86400,
+        description="How long ack and SMS records of a dispatch, who holds a ticket, and an unacknowledged dispatch "
+        "are kept.",
     )
     token_ttl_s: int = Field(
         30 * 86400, gt=0, description="A phone token expires this long after it was issued (re-issue on /admin)."

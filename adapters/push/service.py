@@ -74,9 +74,10 @@ class PushService:
         return await self.fallback.tick()
 
     async def sweep(self) -> int:
-        """Delete photos older than push.photo_retention_days and outbox lines older than sms_retention_days."""
+        """Drop old photos, outbox lines and never-acknowledged dispatches (by their retention settings)."""
         s = self.settings
         gone = await asyncio.to_thread(sweep_files, self.photos, s.photo_retention_days)
+        gone += await self.server.store.expire_pending(now_ms())
         if isinstance(self.outbox, FileSmsOutbox):
             gone += await self.outbox.prune(s.sms_retention_days)
         return gone

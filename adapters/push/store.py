@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import cast
 
 import msgspec
 import redis.asyncio as aioredis
@@ -126,6 +127,21 @@ class PushStore:
         """The user's unacknowledged dispatches in creation order."""
         raw = await self.redis.hvals(pending_key(user))
         return sorted((_decode(_bytes(b)) for b in raw), key=lambda d: (d.ts, d.dispatch_id))
+
+    async def expire_pending(self, now: int) -> int:
+        """Drop dispatches left unacknowledged longer than record_ttl_s (e.g. a family member's, who has no app)."""
+        cutoff, gone = now - self.record_ttl_s * 1000, 0
+        async for key in self.redis.scan_iter(match=pending_key("*"), count=500):
+            user = _str(key).removeprefix(pending_key(""))
+            raw = cast(dict[bytes, bytes], await self.redis.hgetall(key))
+            old = [_str(i) for i, blob in raw.items() if _decode(_bytes(blob)).ts < cutoff]
+            if old:
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    pipe.hdel(key, *old)
+                    pipe.zrem(DUE, *(member(user, i) for i in old))
+                    await pipe.execute()
+                gone += len(old)
+        return gone
 
     async def get(self, user: str, dispatch_id: str) -> Dispatch | None:
         """One pending dispatch of a user."""

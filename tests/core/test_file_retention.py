@@ -16,6 +16,8 @@ from actors.snapshots import write_snapshot
 from actors.video_host import VideoShard
 from adapters.push.service import PushService
 from adapters.push.sms import FileSmsOutbox
+from adapters.push.store import DUE, unmember
+from core.incidents import Dispatch
 from core.settings import PushSettings, Settings
 
 DAY = 86_400
@@ -57,4 +59,20 @@ async def test_the_push_service_deletes_old_photos_and_outbox_lines(redis_url: s
     assert not old.exists() and new.exists()
     assert [x["dispatch_id"] for x in outbox.lines()] == ["d-new"]
     assert await outbox.contains("d-new") and not await outbox.contains("d-old")
+    await service.redis.aclose()
+
+
+@pytest.mark.asyncio
+async def test_the_push_service_drops_dispatches_never_acknowledged_within_the_record_ttl(
+    redis_url: str, tmp_path: Path
+) -> None:
+    service = PushService(PushSettings(var_dir=tmp_path, record_ttl_s=30 * DAY), redis_url)
+    store, now_ms = service.server.store, int(time.time() * 1000)
+    old, new = (Dispatch(dispatch_id=f"d-{n}", ticket_id=f"t-{n}", recipient="family-1", role="family", title="SOS",
+                         severity=1, ts=ts) for n, ts in (("old", now_ms - 31 * DAY * 1000), ("new", now_ms)))
+    await service.server.consumer.ensure_group()
+    await store.store(service.server.consumer, [(b"0-1", old), (b"0-2", new)])
+    assert await service.sweep() == 1
+    assert [d.dispatch_id for d in await store.pending("family-1")] == ["d-new"]
+    assert [unmember(m) for m in await service.redis.zrange(DUE, 0, -1)] == [("family-1", "d-new")]
     await service.redis.aclose()
