@@ -198,7 +198,7 @@ async def trim_stream(redis: aioredis.Redis, stream: str, settings: BusSettings,
         mark = pending["min"] if pending["pending"] else g["last-delivered-id"]
         cut = min(cut, _id_key(mark.encode() if isinstance(mark, str) else cast(bytes, mark)))
     dropped = 0
-    if cut > (0, 0):
+    if cut > (0, 0) and (groups or keep.max_age_s):  # "once acknowledged" waits for a group to exist (late consumer)
         dropped += int(await redis.xtrim(stream, minid=f"{cut[0]}-{cut[1]}", approximate=True))
     if keep.max_len is not None and not groups:  # a length cap is safe only where no group still reads
         dropped += int(await redis.xtrim(stream, maxlen=keep.max_len, approximate=True))

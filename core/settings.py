@@ -59,7 +59,9 @@ class WatchSettings(_Section):
 class StreamRetention(_Section):
     """How long one stream keeps entries; an entry a consumer group has not read or acknowledged always stays."""
 
-    max_age_s: int = Field(ge=0, description="Entries older than this go (0: once every group acknowledged them).")
+    max_age_s: int = Field(
+        ge=0, description="Entries older than this go (0: once every group acknowledged them; kept while no group)."
+    )
     max_len: int | None = Field(
         None, ge=1, description="Also keep at most this many entries; only on streams no consumer group reads."
     )

@@ -72,3 +72,11 @@ async def test_a_pending_entry_trimmed_away_is_counted_and_logged_not_silently_a
         assert [i for i, _ in await restarted.read(block_ms=0)] == [ids[0], ids[2]]
     assert int(await r.hget(LOST, f"{bus.EVENTS}|rules") or 0) == 1
     assert any("trimmed or deleted before they were processed" in m for m in caplog.messages)
+
+
+@pytest.mark.asyncio
+async def test_a_stream_whose_consumer_has_not_created_its_group_yet_keeps_everything(r: aioredis.Redis) -> None:
+    s = BusSettings(retention={bus.DISPATCH: StreamRetention(max_age_s=0)})
+    await fill(r, bus.DISPATCH, 300)  # the desk dispatched before the push service started
+    await trim_stream(r, bus.DISPATCH, s)
+    assert await r.xlen(bus.DISPATCH) == 300
