@@ -68,8 +68,9 @@ async def test_the_push_service_drops_dispatches_never_acknowledged_within_the_r
 ) -> None:
     service = PushService(PushSettings(var_dir=tmp_path, record_ttl_s=30 * DAY), redis_url)
     store, now_ms = service.server.store, int(time.time() * 1000)
+    month_ago = now_ms - 31 * DAY * 1000
     old, new = (Dispatch(dispatch_id=f"d-{n}", ticket_id=f"t-{n}", recipient="family-1", role="family", title="SOS",
-                         severity=1, ts=ts) for n, ts in (("old", now_ms - 31 * DAY * 1000), ("new", now_ms)))
+                         severity=1, ts=ts) for n, ts in (("old", month_ago), ("new", now_ms)))  # fmt: skip
     await service.server.consumer.ensure_group()
     await store.store(service.server.consumer, [(b"0-1", old), (b"0-2", new)])
     assert await service.sweep() == 1
