@@ -232,6 +232,8 @@ class PushServer:
         dispatch_id = _text(msg, "dispatch_id", 256, required=True)
         if not await self.store.ack(user, dispatch_id):
             raise Rejected("unknown dispatch_id")
+        for sent in self.connections.get(user, {}).values():  # acknowledged: never resent, so no longer remembered
+            sent.discard(dispatch_id)
         return {"type": "acked", "dispatch_id": dispatch_id}
 
     async def _action(self, ws: ServerConnection, msg: dict[str, Any]) -> dict[str, Any]:
