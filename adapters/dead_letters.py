@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from adapters.bus import DEAD, Entry, connect
+from adapters.redis_server import default_url
 
 BEIJING = timezone(timedelta(hours=8))
 SHOWN_IDS = 5  # ids listed per stream by a dry run
@@ -117,8 +117,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     rp.add_argument("--since", help="进入死信的时间不早于 (ISO 8601, 不带时区为北京时间)")
     rp.add_argument("--until", help="进入死信的时间不晚于 (ISO 8601, 不带时区为北京时间)")
     rp.add_argument("--dry-run", action="store_true", help="只列出将重放的条目, 不改动数据")
-    rp.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
-                    help="平台的 Redis 地址 (默认取环境变量 REDIS_URL)")  # fmt: skip
+    rp.add_argument("--redis-url", default=default_url(),
+                    help="平台的 Redis 地址 (默认: 环境变量 REDIS_URL, 否则 var/redis 下平台自己的 Redis)")  # fmt: skip
     return ap.parse_args(argv)
 
 
