@@ -29,6 +29,7 @@ from core.incidents import TicketEvent
 
 log = logging.getLogger(__name__)
 HISTORY = 600  # change sets kept; a session further behind redraws its sources
+FORGET_EVERY_S = 3_600.0  # how often long-closed tickets leave (every session then redraws, dropping them too)
 # ids kept over all change sets: at full fleet rate a change set names every device (~6,000 a second), and 600 of
 # them would hold millions of ids (memory, and seconds-long garbage-collector passes); sessions poll 4 times a second
 LOG_IDS = 60_000
@@ -85,6 +86,7 @@ class LiveState:
         self.logged = 0  # ids in the log
         self.stream_id = b"0-0"
         self.last_twin_read = 0.0
+        self.forgot_at = 0.0  # loop time of the last forget_closed
         self.errors = 0
 
     # --- reading -----------------------------------------------------------------------------------------------
@@ -134,7 +136,9 @@ class LiveState:
                 changed.add(did)
         self.last_twin_read = asyncio.get_running_loop().time()
         self._bump(changed, set())
-        self.forget_closed(now_ms())
+        if self.last_twin_read - self.forgot_at >= FORGET_EVERY_S:
+            self.forgot_at = self.last_twin_read
+            self.forget_closed(now_ms())
 
     async def read_incidents(self) -> None:
         """Wait for ticket transitions on the `incidents` stream and reload those tickets."""
@@ -187,12 +191,14 @@ class LiveState:
         return str(row["ticket_id"])
 
     def forget_closed(self, now: int) -> list[str]:
-        """Drop tickets closed more than closed_ticket_keep_s ago (their history stays in ClickHouse)."""
+        """Drop tickets closed more than closed_ticket_keep_s ago (history stays in ClickHouse); sessions redraw."""
         gone = [t for t, row in self.tickets.items() if not row["open"] and now - row["entered"] >= self.closed_keep_ms]
         for tid in gone:
             del self.tickets[tid]
-            for _, _, ids in self.log:  # a session behind is not told about a ticket that is no longer here
-                ids.discard(tid)
+        if gone:  # every session is now behind an empty log: it redraws, and its sources drop those rows too
+            self.log.clear()
+            self.logged = 0
+            self.version += 1
         return gone
 
     def _bump(self, devices: set[str], tickets: set[str]) -> None:

@@ -20,7 +20,7 @@ from actors.ticket import TicketActor
 from actors.wristband import WristbandState
 from adapters import bus, registry
 from adapters.bus import INCIDENTS
-from core.incidents import Incident
+from core.incidents import Incident, TicketCommand
 from core.settings import Settings
 from ops_center.accounts import User
 from ops_center.context import OpsContext
@@ -134,3 +134,23 @@ async def test_a_session_too_far_behind_redraws_from_scratch(ctx: OpsContext) ->
     view.update()
     assert view.version == ctx.live.version
     assert sorted(view.devices.data["device_id"]) == ["wb-1", "wb-2"]
+
+
+@pytest.mark.asyncio
+async def test_a_ticket_closed_longer_than_the_window_leaves_the_live_state_and_every_map(ctx: OpsContext) -> None:
+    view = MapView(OpsSession(ctx, LIJIE_OP, "s", "ip"))
+    tid = await open_ticket(ctx, "wb-1", "杰迪村")
+    view.update()
+    ticket = TicketActor.restore(await ctx.redis.hget(TICKETS, tid))  # type: ignore[arg-type]
+    [closed] = ticket.handle(TicketCommand(key="k", ticket_id=tid, action="close", actor="op", ts=NOW), NOW)
+    await ctx.redis.hset(TICKETS, tid, ticket.snapshot())
+    await ctx.redis.xadd(INCIDENTS, {b"t": msgspec.msgpack.encode(closed)})
+    await ctx.live.read_incidents()
+    view.update()
+    assert list(view.incidents.data["ticket_id"]) == [tid]  # closed: still drawn (faded) within the window
+    keep_ms = ctx.settings.bus.closed_ticket_keep_s * 1000
+    assert ctx.live.forget_closed(NOW + keep_ms - 1) == []
+    assert ctx.live.forget_closed(NOW + keep_ms) == [tid]
+    view.update()
+    assert tid not in ctx.live.tickets
+    assert list(view.incidents.data["ticket_id"]) == []  # the session redrew without it
