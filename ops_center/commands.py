@@ -14,6 +14,7 @@ from adapters.bus import COMMANDS, RESULTS
 from core.events import now_ms
 from core.incidents import TicketCommand
 from ops_center.access import DESK_ACTIONS, AccessDenied, in_scope, require
+from ops_center.archive import archived_ticket
 from ops_center.context import valid_id
 from ops_center.session import OpsSession
 
@@ -38,9 +39,10 @@ async def load_ticket(session: OpsSession, ticket_id: str) -> TicketActor:
     if not valid_id("ticket", ticket_id):
         raise AccessDenied(f"工单编号格式不正确:{ticket_id[:80]}")
     blob = await session.ctx.redis.hget(TICKETS, ticket_id)
-    if blob is None:
+    # a ticket closed longer than bus.closed_ticket_keep_s has left the hash: its history is in ClickHouse
+    ticket = TicketActor.restore(cast(bytes, blob)) if blob else await archived_ticket(session.ctx.query, ticket_id)
+    if ticket is None:
         raise AccessDenied(f"工单 {ticket_id} 不存在或不在您的管辖范围内")
-    ticket = TicketActor.restore(cast(bytes, blob))
     inc = ticket.state.incident
     if not in_scope(session.user, inc.township, inc.village):  # the same words as for a missing ticket: no probing
         raise AccessDenied(f"工单 {ticket_id} 不存在或不在您的管辖范围内")
