@@ -14,9 +14,9 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from aiohttp import BodyPartReader, web
 
-from adapters.push.settings import PushSettings
 from adapters.push.store import PushStore
 from adapters.push.tokens import bearer, user_for
+from core.settings import PushSettings
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("static")

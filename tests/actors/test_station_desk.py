@@ -12,9 +12,8 @@ from actors.incident_desk import IncidentDesk
 from adapters.bus import EVENTS, INCIDENTS, SPEAKER
 from adapters.speaker.requests import SpeakerRequest
 from adapters.speaker.service import SpeakerService
-from adapters.speaker.settings import SpeakerSettings
 from core.events import DeviceEvent, now_ms
-from core.settings import BusSettings, Settings
+from core.settings import BusSettings, Settings, SpeakerSettings
 from sim.station import StationScript, StationServer, provision_stations
 
 NOW = 1_790_000_000_000

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from core.settings import Settings, load_settings
 
@@ -78,3 +79,11 @@ def test_unknown_environment_variable_fails_naming_it(name: str, monkeypatch: py
     monkeypatch.setenv(name, "1")
     with pytest.raises(ValueError, match=name):
         Settings()
+
+
+def test_each_section_has_its_own_module_and_no_copies_elsewhere() -> None:
+    sections = {name: f.annotation for name, f in Settings.model_fields.items()}
+    modules = {name: t.__module__ for name, t in sections.items() if isinstance(t, type) and issubclass(t, BaseModel)}
+    assert modules and all(module == f"core.settings.{name}" for name, module in modules.items()), modules
+    assert importlib.util.find_spec("adapters.push.settings") is None
+    assert importlib.util.find_spec("adapters.speaker.settings") is None

@@ -16,10 +16,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from adapters.push.service import PushService
-from adapters.push.settings import PushSettings
 from adapters.push.store import DISPATCH
 from core.incidents import Dispatch
-from core.settings import BusSettings
+from core.settings import BusSettings, PushSettings
 
 ORIGIN = "http://responder.test"
 BUS = BusSettings(block_ms=50, claim_idle_ms=1000)

@@ -21,11 +21,10 @@ import redis.asyncio as aioredis
 from websockets.asyncio.client import connect
 
 from adapters.push.service import PushService, start_push
-from adapters.push.settings import PushSettings
 from adapters.push.store import COMMANDS, DISPATCH
 from adapters.push.tokens import TOKEN, add_token, token_hash, user_for
 from core.incidents import Dispatch, TicketCommand
-from core.settings import BusSettings
+from core.settings import BusSettings, PushSettings
 
 ORIGIN = "http://responder.test"
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 200
