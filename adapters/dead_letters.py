@@ -14,7 +14,7 @@ import asyncio
 import sys
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import cast
 
 import redis.asyncio as aioredis
@@ -22,8 +22,8 @@ from redis.exceptions import RedisError
 
 from adapters.bus import DEAD, Entry, connect
 from adapters.redis_server import default_url
+from core.clock import BEIJING
 
-BEIJING = timezone(timedelta(hours=8))
 SHOWN_IDS = 5  # ids listed per stream by a dry run
 # dead_letter adds stream, group, id and error to an entry's own fields; the rest goes back
 _MOVE = """

@@ -6,21 +6,16 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
+from core.clock import local_hour
 from core.events import DeviceEvent
 from rules.schema import Condition, Rule
 
-LOCAL_OFFSET_MS = 8 * 3_600_000  # China Standard Time, UTC+8
 _MISSING = object()
 _EVENT_FIELDS = frozenset(DeviceEvent.__struct_fields__)
 _CMP: dict[str, Callable[[Any, Any], bool]] = {
     "==": operator.eq, "!=": operator.ne, ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
     "in": lambda a, b: a in b, "not_in": lambda a, b: a not in b,
 }  # fmt: skip
-
-
-def local_hour(ts: int) -> int:
-    """Hour of day (0-23) of a ms timestamp in local time (UTC+8)."""
-    return (ts + LOCAL_OFFSET_MS) // 3_600_000 % 24
 
 
 def field_value(event: DeviceEvent, path: str) -> Any:

@@ -11,9 +11,9 @@ import param
 from bokeh.models import ColumnDataSource
 from bokeh.models.widgets.tables import DataTable, HTMLTemplateFormatter, TableColumn
 
+from core.clock import BEIJING
 from ops_center.background import Loader
 from ops_center.health_probe import FAIL, OK, STATUS_COLOR, WARN, HealthRow, collect
-from ops_center.labels import CST
 from ops_center.session import OpsSession
 
 SLUG = "health"
@@ -67,7 +67,7 @@ class HealthView(param.Parameterized):
             self.summary = f'<b style="color:{STATUS_COLOR[WARN]}">{warns} 项需注意</b>'
         else:
             self.summary = f'<b style="color:{STATUS_COLOR[OK]}">全部正常</b>'
-        self.updated = datetime.now(CST).strftime("%H:%M:%S")
+        self.updated = datetime.now(BEIJING).strftime("%H:%M:%S")
 
     @param.depends("summary", "updated")
     def heading(self) -> pn.pane.HTML:

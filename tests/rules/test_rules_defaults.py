@@ -8,6 +8,7 @@ from rules_testkit import HOUR, MIN, SEC, T0, ev
 from actors.base import DeviceActor
 from actors.beehive import BeehiveActor
 from actors.wristband import WristbandActor
+from core.clock import LOCAL_OFFSET_MS
 from core.events import DeviceEvent
 from rules.engine import RulesEngine, township_lookup
 from rules.loader import load_rules
@@ -16,7 +17,7 @@ CAMERA_TYPES = [
     "fire", "smoke", "crowd", "garbage", "drowning_risk", "restricted_zone", "vehicle_violation", "person_fall",
     "camera_offline", "camera_frozen",
 ]  # fmt: skip
-NIGHT = T0 - (T0 + 8 * HOUR) % (24 * HOUR) + 22 * HOUR  # 22:00 local (UTC+8)
+NIGHT = T0 - (T0 + LOCAL_OFFSET_MS) % (24 * HOUR) + 22 * HOUR  # 22:00 local
 DAY = NIGHT - 12 * HOUR  # 10:00 local
 
 
