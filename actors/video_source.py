@@ -101,7 +101,7 @@ class FrameSource:
                     return
                 if self.kind == "file" and not self.loop:
                     self.ended = True
-                    log.info("摄像头 %s: 视频文件播放结束 (%s)", self.device_id, redact(self.source))
+                    log.info("camera %s: video file ended (%s)", self.device_id, redact(self.source))
                     return
                 if self.kind == "file":
                     delay = self.backoff[0]
@@ -113,7 +113,7 @@ class FrameSource:
                 if time.monotonic() - started > 10 * self.backoff[0]:
                     delay = self.backoff[0]  # it had been working: retry soon
                 log.warning(
-                    "摄像头 %s: 视频源不可用 (%s): %s; %.1f 秒后重连",
+                    "camera %s: video source unavailable (%s): %s; reconnecting in %.1f s",
                     self.device_id, redact(self.source), self.last_error, delay,
                 )  # fmt: skip
                 if self._stop.wait(delay):
@@ -182,4 +182,4 @@ class FrameSource:
         self.counts["corrupt"] += 1
         self.last_error = f"{type(exc).__name__}: {exc}"[:300]
         if self.counts["corrupt"] in (1, 10, 100) or self.counts["corrupt"] % 1000 == 0:
-            log.warning("摄像头 %s: 第 %d 个损坏的视频帧已跳过: %s", self.device_id, self.counts["corrupt"], exc)
+            log.warning("camera %s: corrupt video frame #%d skipped: %s", self.device_id, self.counts["corrupt"], exc)
