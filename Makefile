@@ -27,10 +27,10 @@ models: $(STAMP)
 	$(BIN)/python -m serve.fetch_models
 
 demo: $(STAMP) system-deps models
-	$(BIN)/python -m sim.demo
+	$(BIN)/python -m runtime.demo
 
 platform: $(STAMP) system-deps models
-	$(BIN)/python -m actors.platform
+	$(BIN)/python -m runtime.platform
 
 test: $(STAMP) system-deps models
 	$(BIN)/python -m pytest -q -p no:cacheprovider
@@ -40,7 +40,7 @@ bench: $(STAMP) system-deps
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy core adapters actors serve sim ops_center
+	$(BIN)/mypy core adapters actors serve sim ops_center runtime
 
 lock: $(STAMP)
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt

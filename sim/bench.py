@@ -19,10 +19,10 @@ import psutil
 import ray
 import redis.asyncio as aioredis
 
-from actors.platform import Platform
 from adapters.redis_server import free_port
 from adapters.telemetry import table_of
 from core.settings import Settings
+from runtime.platform import Platform
 from sim.fleet import build_fleet, provision
 from sim.load import LoadConfig, LoadResult
 

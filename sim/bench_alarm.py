@@ -22,7 +22,6 @@ from websockets.asyncio.client import connect
 
 from actors.base import DeviceProfile
 from actors.incident_desk import OFFICERS
-from actors.platform import Platform
 from actors.wristband import WristbandReading
 from adapters import registry
 from adapters.push.tokens import add_token
@@ -31,6 +30,7 @@ from core.events import Sample
 from core.gazetteer import load_gazetteer
 from core.settings import Settings
 from core.signing import device_key, sign
+from runtime.platform import Platform
 from sim.fleet import build_fleet, provision
 from sim.load import LoadConfig
 

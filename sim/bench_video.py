@@ -11,11 +11,11 @@ from typing import Any, cast
 import msgspec
 import redis.asyncio as aioredis
 
-from actors.platform import Platform
 from adapters.bus import INCIDENTS, Entry
 from adapters.redis_server import free_port
 from core.incidents import TicketEvent
 from core.settings import Settings
+from runtime.platform import Platform
 from sim.camera import CameraServer, provision_cameras
 from sim.loop_thread import LoopThread
 from sim.scenario import episodes_of, scripts

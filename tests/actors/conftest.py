@@ -1,5 +1,5 @@
 """Fixtures for the actors tests."""
 
-from platform_kit import platform, video_platform
+from tests.runtime.platform_kit import platform, video_platform
 
 __all__ = ["platform", "video_platform"]

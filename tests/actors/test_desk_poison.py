@@ -9,16 +9,16 @@ from typing import Any
 import msgspec
 import pytest
 import redis.asyncio as aioredis
-from platform_kit import count, wait
 from test_incident_flow import _next, _phone, _token
 
 from actors.incident_desk import OFFICERS, IncidentDesk
-from actors.platform import Platform
 from adapters.bus import COMMANDS, DEAD, DISPATCH, EVENTS, INCIDENTS, RESULTS
 from adapters.reports import submit_report
 from core.events import DeviceEvent
 from core.incidents import Dispatch, TicketCommand, TicketEvent
 from core.settings import Settings
+from runtime.platform import Platform
+from tests.runtime.platform_kit import count, wait
 
 NOW = 1_790_000_000_000
 POISON = b"\xc1 not a device event"  # 0xc1 is never valid msgpack

@@ -14,17 +14,17 @@ import pytest
 import ray
 import redis
 import redis.asyncio as aioredis
-from platform_kit import count, post, register, wait
 from websockets.asyncio.client import connect
 
 from actors.base import DeviceProfile
 from actors.incident_desk import OFFICERS
-from actors.platform import Platform
 from actors.wristband import WristbandReading
 from adapters.bus import RESULTS
 from adapters.push.tokens import add_token
 from core.events import Sample
 from core.incidents import TicketCommand
+from runtime.platform import Platform
+from tests.runtime.platform_kit import count, post, register, wait
 
 pytestmark = pytest.mark.slow
 

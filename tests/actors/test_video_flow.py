@@ -13,17 +13,17 @@ import msgspec
 import pytest
 import redis
 import redis.asyncio as aioredis
-from platform_kit import count, wait
 from websockets.asyncio.client import connect
 
 from actors.incident_desk import OFFICERS
-from actors.platform import Platform
 from adapters.bus import INCIDENTS
 from adapters.push.tokens import add_token
 from core.incidents import TicketEvent
+from runtime.platform import Platform
 from sim.camera import CameraServer, provision_cameras
 from sim.scenario import script
 from sim.scenarios.timeline import Key, Mover
+from tests.runtime.platform_kit import count, wait
 
 pytestmark = pytest.mark.slow
 OFFICER = "officer-video"

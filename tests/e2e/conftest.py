@@ -16,14 +16,14 @@ import pytest
 import redis.asyncio as aioredis
 from e2e_kit import CHROMIUM, arun, ops_url, wait, with_redis
 from e2e_kit import login as form_login
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
-
-from actors.platform import Platform
-from adapters.redis_server import free_port
-from core.gazetteer import load_gazetteer
 from ops_center.accounts import Accounts, User
 from ops_center.users import create_demo_accounts, strong_password
-from tests.actors.platform_kit import platform_settings
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+from adapters.redis_server import free_port
+from core.gazetteer import load_gazetteer
+from runtime.platform import Platform
+from tests.runtime.platform_kit import platform_settings
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 # responders (duty responder) of 立节镇, each based in one of its villages

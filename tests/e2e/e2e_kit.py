@@ -16,8 +16,8 @@ import redis.asyncio as aioredis
 from playwright.sync_api import Page
 
 from actors.incident_desk import TICKETS
-from actors.platform import Platform
 from adapters.reports import submit_report
+from runtime.platform import Platform
 
 T = TypeVar("T")
 CHROMIUM = "/usr/bin/chromium"

@@ -12,20 +12,20 @@ import pytest
 import ray
 import redis.asyncio as aioredis
 from e2e_kit import arun, bokeh_column, ops_url, report, wait, with_redis
+from ops_center.access import AccessDenied
 from playwright.sync_api import BrowserContext, Page, expect
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from actors.base import DeviceProfile
-from actors.platform import Platform
 from adapters import registry
 from adapters.bus import COMMANDS
 from core.incidents import TicketCommand
 from ops_center import audit, commands
-from ops_center.access import AccessDenied
 from ops_center.context import OpsContext
 from ops_center.layout import page_modules
 from ops_center.session import OpsSession
+from runtime.platform import Platform
 
 pytestmark = pytest.mark.slow
 FENGDIE_VILLAGE = ("土桥子村", 33.4294, 104.30029)

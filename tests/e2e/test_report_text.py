@@ -9,7 +9,7 @@ import ray
 from e2e_kit import marker_position, ops_url, report, wait
 from playwright.sync_api import Page, expect
 
-from actors.platform import Platform
+from runtime.platform import Platform
 
 pytestmark = pytest.mark.slow
 EVIL = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'

@@ -12,10 +12,10 @@ from e2e_kit import bokeh_column, ops_url, report, wait, with_redis
 from playwright.sync_api import Page, expect
 
 from actors.base import DeviceProfile
-from actors.platform import Platform
 from adapters import registry
 from core.gazetteer import load_gazetteer
 from ops_center.layout import page_modules
+from runtime.platform import Platform
 
 pytestmark = pytest.mark.slow
 

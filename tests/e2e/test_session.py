@@ -12,11 +12,11 @@ import pytest
 import ray
 import redis.asyncio as aioredis
 from e2e_kit import ops_url, wait, wait_drawn, with_redis
+from ops_center.accounts import SESSIONS
 from playwright.sync_api import Browser, BrowserContext, Page, WebSocket, expect
 
-from actors.platform import Platform
 from ops_center import users
-from ops_center.accounts import SESSIONS
+from runtime.platform import Platform
 
 pytestmark = pytest.mark.slow
 

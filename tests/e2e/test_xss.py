@@ -10,7 +10,7 @@ import pytest
 from e2e_kit import ops_url
 from playwright.sync_api import ConsoleMessage, Page, expect
 
-from actors.platform import Platform
+from runtime.platform import Platform
 
 pytestmark = pytest.mark.slow
 PAYLOAD = "<img src=x onerror=\"window.__xss=1;document.title='pwned'\">"

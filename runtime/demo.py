@@ -14,17 +14,17 @@ from typing import cast
 import msgspec
 import ray
 import redis
+from ops_center.accounts import Accounts
+from ops_center.users import create_demo_accounts
 
 from actors.incident_desk import OFFICERS
 from actors.kinds import actor_class
-from actors.platform import Platform, on_stop_signal
 from adapters.bus import EVENTS, INCIDENTS, Entry
 from adapters.push.tokens import add_token
 from core.events import EVENT_DECODER
 from core.incidents import TicketEvent
 from core.settings import Settings, load_settings
-from ops_center.accounts import Accounts
-from ops_center.users import create_demo_accounts
+from runtime.platform import Platform, on_stop_signal
 from sim.camera import CameraServer, provision_cameras
 from sim.fleet import Fleet, build_fleet, provision
 from sim.load import LoadConfig

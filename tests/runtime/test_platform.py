@@ -15,17 +15,17 @@ import msgspec
 import pytest
 import ray
 import redis
-from platform_kit import count, platform_settings, post, register, wait
 
 from actors.base import DeviceProfile
-from actors.platform import Platform
 from actors.shard import twin_key
 from actors.wristband import WristbandReading, WristbandState
 from adapters.bus import EVENTS, INCIDENTS
 from adapters.protocols.watch import encode as watch_frame
 from core.events import EVENT_DECODER, WATCH_TCP, Sample
 from core.incidents import TicketEvent
+from runtime.platform import Platform
 from sim.load import LoadConfig, LoadRunner
+from tests.runtime.platform_kit import count, platform_settings, post, register, wait
 
 pytestmark = pytest.mark.slow
 

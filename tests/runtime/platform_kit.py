@@ -14,13 +14,13 @@ import pytest
 import ray
 
 from actors.base import DeviceProfile
-from actors.platform import Platform
 from actors.wristband import WristbandReading
 from adapters import registry
 from adapters.redis_server import free_port
 from core.events import Sample
 from core.settings import Settings
 from core.signing import device_key, sign
+from runtime.platform import Platform
 
 
 def platform_settings(redis_url: str, var_dir: Path, **sections: Any) -> Settings:

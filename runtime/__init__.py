@@ -1,0 +1,1 @@
+"""The wiring that starts and stops the whole platform (no logic of its own)."""

@@ -1,0 +1,5 @@
+"""Fixtures for the runtime tests."""
+
+from tests.runtime.platform_kit import platform
+
+__all__ = ["platform"]
