@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 import zlib
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -174,6 +175,46 @@ class Consumer:
         if poison:
             await self.dead_letter(poison, f"failed {self.settings.max_deliveries} deliveries")
         return [e for e in entries if tries.get(e[0], 0) <= self.settings.max_deliveries]
+
+
+async def run_rounds(
+    name: str,
+    round_: Callable[[], Awaitable[object]],
+    consumers: Sequence[Consumer],
+    *,
+    trim_every_s: float | None,
+    retry_s: float = 0.5,
+    pace_s: float = 0.0,
+    recover: Callable[[], Awaitable[object]] | None = None,
+) -> None:
+    """The one stream-worker loop: `round_` (read, apply, commit effects with the acks in one MULTI) until cancelled.
+
+    After each round the consumers' streams get their retention every `trim_every_s` (None: the worker trims them
+    itself); rounds start at most every `pace_s`. A failed round is logged, the consumers re-read their pending lists
+    (their own first, then stale ones of others; dead letters after max_deliveries), and after `retry_s` the worker's
+    `recover` rebuilds its in-memory state from Redis before the next round (a failing `recover` is a failed round).
+    """
+    failed = False
+    while True:
+        raise_if_cancelled()
+        started = time.monotonic()
+        try:
+            if failed and recover is not None:
+                await recover()
+            failed = False
+            await round_()
+            if trim_every_s is not None:
+                for consumer in consumers:
+                    await consumer.trim_every(trim_every_s)
+        except Exception as exc:
+            failed = True
+            log.warning("%s round failed, retrying: %s", name, exc)
+            for consumer in consumers:
+                consumer.retry_pending()
+            await asyncio.sleep(retry_s)
+            continue
+        if pace_s:
+            await asyncio.sleep(max(0.0, pace_s - (time.monotonic() - started)))
 
 
 def retention_of(settings: BusSettings, stream: str) -> StreamRetention | None:

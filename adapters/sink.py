@@ -9,13 +9,14 @@ from collections import defaultdict
 
 import redis.asyncio as aioredis
 
-from adapters.bus import STORE, Consumer, Entry, raise_if_cancelled
+from adapters.bus import STORE, Consumer, Entry, run_rounds
 from adapters.telemetry import Backend, column_names, schema
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 GROUP = "sink"
+TRIM_EVERY_S = 10.0  # how often the sink applies bus.retention to the store stream
 
 
 class StoreDown(Exception):
@@ -42,6 +43,7 @@ class TelemetrySink:
         self._held: list[Entry] = []  # the batch read before an outage, retried without re-reading
         self._written: set[bytes] = set()  # entries of the held batch already inserted (alone, in isolation)
         self._columns: dict[str, list[str]] = {}
+        self._backoff = settings.sink.flush_ms / 1000  # the wait before the next try while ClickHouse is down
 
     async def setup(self) -> None:
         """Create the schema and the consumer group."""
@@ -52,27 +54,23 @@ class TelemetrySink:
     async def run(self) -> None:
         """Write a batch every flush interval until cancelled; wait longer and longer while ClickHouse is down."""
         interval = self.settings.sink.flush_ms / 1000
-        backoff = interval
-        while True:
-            started = time.monotonic()
-            try:
-                await self.round()
-                await self.consumer.trim_every(10)  # the store stream keeps only what is not yet written
-                self._recovered()
-                backoff = interval
-            except asyncio.CancelledError:
-                raise
-            except StoreDown as exc:
-                self._down(exc)
-                backoff = min(backoff * 2, self.settings.sink.outage_backoff_max_s)
-                await asyncio.sleep(backoff)
-                continue
-            except Exception as exc:  # an entry's own failure or Redis trouble: re-read the same entries next round
-                self.last_error = str(exc)[:300]
-                log.warning("sink round failed, will retry: %s", self.last_error)
-                self.consumer.retry_pending()
-            await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
-            raise_if_cancelled()
+        # the store stream keeps only what is not yet written; a failed round re-reads the same entries
+        await run_rounds("sink", self._step, [self.consumer], trim_every_s=TRIM_EVERY_S, retry_s=interval,
+                         pace_s=interval)  # fmt: skip
+
+    async def _step(self) -> None:
+        """One round; an outage holds the batch and waits (doubling up to outage_backoff_max_s) instead of failing."""
+        try:
+            await self.round()
+        except StoreDown as exc:
+            self._down(exc)
+            self._backoff = min(self._backoff * 2, self.settings.sink.outage_backoff_max_s)
+            await asyncio.sleep(self._backoff)
+            return
+        except Exception as exc:  # an entry's own failure or Redis trouble
+            self.last_error = str(exc)[:300]
+            raise
+        self._recovered()
 
     def _down(self, exc: StoreDown) -> None:
         """Log an outage once, when it begins."""
@@ -83,10 +81,11 @@ class TelemetrySink:
                       len(self._held), self.last_error)  # fmt: skip
 
     def _recovered(self) -> None:
-        """Log the end of an outage."""
+        """Log the end of an outage; the next one waits from the flush interval again."""
         if self.down_since is not None:
             log.warning("ClickHouse answers again after %.0f s", time.monotonic() - self.down_since)
             self.down_since = None
+        self._backoff = self.settings.sink.flush_ms / 1000
 
     async def round(self) -> int:
         """Read what is waiting (one read of up to max_entries), insert per table, then ack; returns rows written.

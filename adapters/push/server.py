@@ -23,15 +23,15 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from adapters.audit import record
-from adapters.bus import Consumer, Entry, raise_if_cancelled
-from adapters.push.settings import PushSettings
+from adapters.bus import Consumer, Entry, raise_if_cancelled, run_rounds
 from adapters.push.store import COMMANDS, DISPATCH, GROUP, PushStore, decode_entry, now_ms
 from adapters.push.tokens import MAX_TOKEN_CHARS, REVOKED, bearer, token_hash, user_for_hash
 from core.incidents import Dispatch, TicketCommand
-from core.settings import BusSettings
+from core.settings import BusSettings, PushSettings
 
 log = logging.getLogger(__name__)
 ACTIONS = ("start", "arrive", "resolve")
+TRIM_EVERY_S = 60.0  # how often the consumer applies bus.retention to the dispatch stream
 PHOTO_NAME = re.compile(r"^[0-9a-f]{32}\.(jpg|png|webp)$")
 PROTOCOL = Subprotocol("zq-push")  # the page offers it with "zq-token.<token>" (browsers cannot set headers)
 TOKEN_PROTOCOL = "zq-token."
@@ -106,7 +106,7 @@ class PushServer:
             max_size=self.settings.max_message_bytes, logger=ws_log, server_header=None, select_subprotocol=_select,
         )  # fmt: skip
         self.port = self._server.sockets[0].getsockname()[1]
-        self._tasks = [asyncio.create_task(self._consume(), name="push-consume"),
+        self._tasks = [asyncio.create_task(self.consume(), name="push-consume"),
                        asyncio.create_task(self._revocations(), name="push-revocations")]  # fmt: skip
 
     async def stop(self) -> None:
@@ -257,21 +257,13 @@ class PushServer:
         await record(self.redis, user, f"phone_{action}", ticket_id, ip=ip, detail={"key": key, "photo": photo})
         return {"type": "accepted", "ticket_id": ticket_id, "action": action, "key": key}
 
-    async def _consume(self) -> None:
-        while True:
-            try:
-                entries = await self.consumer.read()
-                if entries:
-                    await self._take(entries)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("push: dispatch batch failed; retrying")
-                self.consumer.retry_pending()
-                await asyncio.sleep(1.0)
-            raise_if_cancelled()
+    async def consume(self) -> None:
+        """Consume the `dispatch` stream until cancelled (started by `start`)."""
+        await run_rounds("push dispatch", self._take, [self.consumer], trim_every_s=TRIM_EVERY_S, retry_s=1.0)
 
-    async def _take(self, entries: list[Entry]) -> None:
+    async def _take(self) -> None:
+        """Store the next batch of dispatches as pending (with their acks) and send them to open connections."""
+        entries = await self.consumer.read()
         good: list[tuple[bytes, Dispatch]] = []
         bad: list[Entry] = []
         for entry in entries:

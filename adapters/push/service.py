@@ -11,14 +11,12 @@ from aiohttp import web
 from adapters.bus import connect, raise_if_cancelled
 from adapters.push.page import ResponderPage
 from adapters.push.server import PushServer
-from adapters.push.settings import PushSettings
 from adapters.push.sms import FileSmsOutbox, SmsFallback, SmsOutbox
 from adapters.push.store import now_ms
 from core.retention import sweep_files
-from core.settings import BusSettings
+from core.settings import BusSettings, PushSettings
 
 log = logging.getLogger(__name__)
-TRIM_EVERY_S = 60.0
 SWEEP_EVERY_S = 3_600.0  # how often old photos and SMS outbox lines are removed
 
 
@@ -89,7 +87,6 @@ class PushService:
                 if time.monotonic() - self._swept >= SWEEP_EVERY_S:
                     self._swept = time.monotonic()
                     await self.sweep()
-                await self.server.consumer.trim_every(TRIM_EVERY_S)  # consumed, acknowledged entries leave
                 await self.server.recheck_every()  # expired tokens end their connections
             except asyncio.CancelledError:
                 raise

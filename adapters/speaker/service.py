@@ -14,16 +14,16 @@ import msgspec
 import redis.asyncio as aioredis
 
 from adapters import registry
-from adapters.bus import DEAD, SPEAKER, STORE, Consumer, Fields, connect, raise_if_cancelled
+from adapters.bus import DEAD, SPEAKER, STORE, Consumer, Fields, connect, run_rounds
 from adapters.speaker.requests import DECODE, OPERATOR, STATION_KIND, SpeakerRequest
-from adapters.speaker.settings import SpeakerSettings
 from adapters.speaker.synth import ClipCache, SynthesisError, standard_warnings
 from adapters.telemetry import SPEAKER_LOG_TABLE
 from core.events import now_ms
-from core.settings import BusSettings
+from core.settings import BusSettings, SpeakerSettings
 
 log = logging.getLogger(__name__)
 GROUP = "speakers"
+TRIM_EVERY_S = 60.0  # how often the service applies bus.retention to the speaker stream
 DONE = "speaker:done:"  # + request key: delivered (or given up), so a repeat is not played again
 _JSON = msgspec.json.Encoder()
 
@@ -68,9 +68,9 @@ class SpeakerService:
         texts = list(standard_warnings().values())
         try:
             ready = await self.clips.prepare(texts)
-            log.info("语音服务启动: 标准提示语 %d 条已合成", ready)
+            log.info("speaker service started: %d standard warnings synthesised", ready)
         except SynthesisError as exc:  # the service still plays; each clip is retried when it is asked for
-            log.error("语音服务: 标准提示语合成失败: %s", exc)
+            log.error("speaker service: synthesising the standard warnings failed: %s", exc)
 
     async def stop(self) -> None:
         """Finish in-flight deliveries, then close the HTTP session."""
@@ -108,17 +108,7 @@ class SpeakerService:
     async def run(self) -> None:
         """Consume until cancelled; a failed read is retried from the pending list."""
         await self.start()
-        while True:
-            raise_if_cancelled()
-            try:
-                await self.round()
-                await self.consumer.trim_every(60)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("语音服务读取失败，稍后重试: %s", exc)
-                self.consumer.retry_pending()
-                await asyncio.sleep(0.5)
+        await run_rounds("speaker service", self.round, [self.consumer], trim_every_s=TRIM_EVERY_S)
 
     # --- one station's queue ---------------------------------------------------------------------
 
@@ -130,7 +120,7 @@ class SpeakerService:
                 try:
                     await self._handle(entry_id, req)
                 except Exception as exc:  # Redis trouble while committing: leave it pending for a retry
-                    log.warning("语音请求 %s (劝导站 %s) 未能提交，稍后重试: %s", req.key, device_id, exc)
+                    log.warning("speaker request %s (station %s) not committed, retried: %s", req.key, device_id, exc)
                     self.consumer.retry_pending()
                 finally:
                     self._inflight.discard(entry_id)
@@ -165,7 +155,7 @@ class SpeakerService:
                 return Outcome(ok=True, bytes=len(clip), attempts=attempt)
             except (aiohttp.ClientError, TimeoutError, DeliveryError) as exc:
                 error = f"{type(exc).__name__}: {exc}"[:300]
-                log.warning("劝导站 %s 语音投递第 %d 次失败: %s", req.device_id, attempt, error)
+                log.warning("station %s: speaker delivery attempt %d failed: %s", req.device_id, attempt, error)
             if attempt < s.attempts:
                 await asyncio.sleep(s.backoff_s * 2 ** (attempt - 1))
         return Outcome(ok=False, bytes=len(clip), attempts=s.attempts, error=f"劝导站 {req.device_id}: {error}")
@@ -205,14 +195,14 @@ class SpeakerService:
             await pipe.execute()
         if out.ok:
             self.stats["delivered"] += 1
-            log.info("劝导站 %s 已播放语音 (%s, %d 字节, %d 次尝试, %d ms)", req.device_id, req.by, out.bytes,
+            log.info("station %s played a warning (%s, %d bytes, %d attempts, %d ms)", req.device_id, req.by, out.bytes,
                      out.attempts, ms)  # fmt: skip
         elif out.stale:
             self.stats["stale"] += 1
             log.warning("%s", out.error)
         else:
             self.stats["failed"] += 1
-            log.error("劝导站 %s 语音投递失败，已转入死信: %s", req.device_id, out.error)
+            log.error("station %s: speaker delivery failed, dead-lettered: %s", req.device_id, out.error)
 
 
 async def start_speaker(
