@@ -1,9 +1,9 @@
-"""The audit trail's writer: one record (who, what, when, from where) to Redis `audit` and ClickHouse `audit_log`."""
+"""The audit trail: every login and action (who, what, when, from where) to Redis `audit` and ClickHouse `audit_log`."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import redis.asyncio as aioredis
@@ -34,3 +34,14 @@ async def record(
         pipe.xadd(STORE, {b"t": AUDIT_TABLE, b"r": row, b"n": 1})
         await pipe.execute()
     log.info("audit user=%s action=%s target=%s ok=%s", user, action, target, ok)
+
+
+async def recent(redis: aioredis.Redis, count: int = 200) -> list[dict[str, Any]]:
+    """The newest audit records, newest first."""
+    rows = cast(list[tuple[bytes, dict[bytes, bytes]]], await redis.xrevrange(AUDIT, count=count))
+    out = []
+    for _, f in rows:
+        rec: dict[str, Any] = {k.decode(): v.decode() for k, v in f.items()}
+        rec["ts"], rec["ok"] = int(rec["ts"]), rec["ok"] == "1"
+        out.append(rec)
+    return out
