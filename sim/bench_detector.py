@@ -1,4 +1,4 @@
-"""`python -m sim.bench detector --json`: one detector bare in this process vs through Serve, batched and unbatched.
+"""`python -m runtime.bench detector --json`: one detector bare in this process vs through Serve, batched and unbatched.
 
 The same model file, frames, thresholds and onnxruntime session options run four ways:
 - bare: YoloModel in a process of its own, one frame per run (`bare_fps`, the issue's baseline);
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from core.settings import Settings
-from serve.client import DetectorClient
+from serve.client import DetectorClient, detector_handle
 from serve.detector import YoloModel
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def detector(
     import ray
     from ray import serve
 
-    from serve.app import detector_handle, detector_target
+    from serve.app import detector_target
 
     var = Path(tempfile.mkdtemp(prefix="zq-bench-detector-"))
     base = Settings(var_dir=var)

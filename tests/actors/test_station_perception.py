@@ -15,10 +15,10 @@ import pytest
 from actors.base import DeviceProfile
 from actors.station import StationActor
 from actors.station_perception import StationPerception
-from actors.video_host import ServeModels
 from core.events import DeviceEvent
 from core.settings import Settings
 from serve.app import deploy, shutdown_serve
+from serve.client import ServeModels
 from sim.plate import render_plate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serve"))

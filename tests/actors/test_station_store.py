@@ -10,12 +10,13 @@ import redis.asyncio as aioredis
 
 from actors.shard import event_row
 from actors.station_reading import StationReading
-from actors.video_host import ServeModels, VideoShard
+from actors.video_host import VideoShard
 from adapters.bus import STORE
 from adapters.sink import TelemetrySink
 from adapters.telemetry import DB, EVENTS_TABLE, ChdbBackend, table_of
 from core.events import DeviceEvent, Message
 from core.settings import BusSettings, Settings, SinkSettings
+from serve.client import ServeModels
 
 TS = 1_790_000_000_000
 

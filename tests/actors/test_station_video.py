@@ -12,12 +12,13 @@ import msgspec
 import pytest
 import redis.asyncio as aioredis
 
-from actors.video_host import ServeModels, VideoShard
+from actors.video_host import VideoShard
 from adapters.bus import EVENTS, SPEAKER
 from adapters.speaker.requests import SpeakerRequest
 from core.events import EVENT_DECODER, DeviceEvent
 from core.settings import Settings
 from serve.app import deploy, shutdown_serve
+from serve.client import ServeModels
 from sim.station import StationScript, StationServer, provision_stations
 from sim.station_road import VehiclePass
 

@@ -23,12 +23,12 @@ from ray.serve import Deployment
 
 from actors.base import DeviceProfile
 from actors.shard import twin_key
-from actors.video_host import ServeModels, VideoHost, VideoShard
+from actors.video_host import VideoHost, VideoShard
 from adapters import registry
 from adapters.bus import EVENTS, STORE
 from core.events import EVENT_DECODER, DeviceEvent
 from core.settings import Settings
-from serve.app import detector_app_name
+from serve.client import ServeModels, detector_app_name
 from serve.detector import Detector
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serve"))

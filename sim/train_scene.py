@@ -1,6 +1,6 @@
 """Train the project's own scene detector on rendered village scenes and export it as YOLO-format ONNX.
 
-    python -m serve.train_scene [--images N --epochs E --imgsz S --out serve/models/scene]
+    python -m sim.train_scene [--images N --epochs E --imgsz S --out serve/models/scene]
 
 Renders a deterministic dataset with sim.scene (training seeds 0..N-1, held-out seeds from 1,000,000), trains
 an ultralytics YOLOv8 (depth 0.33, width 0.125: half of YOLOv8n) from its yaml with no pretrained weights and
@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from core.vision import SCENE_CLASSES
-from serve.train.dataset import HELD_OUT_SEED, write_dataset
-from serve.train.evaluate import evaluate, latency_ms, read_rgb, table
+from sim.train.dataset import HELD_OUT_SEED, write_dataset
+from sim.train.evaluate import evaluate, latency_ms, read_rgb, table
 
 DEFAULT_OUT = Path("serve/models/scene")
 DEFAULT_WORK = Path("var/train_scene")
