@@ -14,7 +14,7 @@ import msgspec
 
 from actors.base import BaseState, DeviceActor, DeviceProfile
 from actors.camera_objects import Condition, Obj, TrackMemo, feet_hidden, hidden, ms, track_vehicles
-from actors.camera_perception import CameraPerception
+from actors.camera_perception import CAMERA_LABELS, CameraPerception
 from actors.video_config import VideoConfig, load_video_config
 from core.events import DeviceEvent, Message
 from core.vision import FALLEN, FIRE, GARBAGE, MOTORCYCLE, PEOPLE, SMOKE, rides
@@ -79,12 +79,7 @@ class CameraActor(DeviceActor[CameraReading]):
     state_type = CameraState
     hosted: ClassVar[str] = "video"
     perception: ClassVar[type] = CameraPerception
-    labels: ClassVar[dict[str, str]] = {
-        "garbage": "垃圾乱堆乱放", "crowd": "人员聚集", "restricted_zone": "人员进入重点区域",
-        "vehicle_violation": "车辆违法(违停/逆行)", "fire": "发现火情", "smoke": "发现烟雾",
-        "drowning_risk": "溺水风险", "person_fall": "老人跌倒", "camera_offline": "摄像头离线",
-        "camera_frozen": "摄像头画面冻结", "camera_online": "摄像头恢复在线",
-    }  # fmt: skip
+    labels: ClassVar[dict[str, str]] = CAMERA_LABELS
 
     def __init__(self, profile: DeviceProfile, state: msgspec.Struct | None = None) -> None:
         super().__init__(profile, state)

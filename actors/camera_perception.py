@@ -12,7 +12,7 @@ import numpy as np
 import supervision as sv
 from trackers import ByteTrackTracker
 
-from actors.base import DeviceProfile
+from actors.base import DeviceActor, DeviceProfile
 from actors.snapshots import draw_scene, encode_jpeg
 from actors.video_config import VideoConfig, VideoModels
 from core.events import DeviceEvent, now_ms
@@ -23,6 +23,13 @@ if TYPE_CHECKING:
 
 THUMB = (32, 18)  # (w, h) of the grey thumbnail the frame-change measure compares
 DETECT_TIMEOUT_S = 10.0  # a detector call slower than this counts as failed (the picture itself still counts)
+# the camera's event types and their Chinese names (CameraActor.labels; snapshot titles here)
+CAMERA_LABELS: dict[str, str] = {
+    "garbage": "垃圾乱堆乱放", "crowd": "人员聚集", "restricted_zone": "人员进入重点区域",
+    "vehicle_violation": "车辆违法(违停/逆行)", "fire": "发现火情", "smoke": "发现烟雾",
+    "drowning_risk": "溺水风险", "person_fall": "老人跌倒", "camera_offline": "摄像头离线",
+    "camera_frozen": "摄像头画面冻结", "camera_online": "摄像头恢复在线",
+}  # fmt: skip
 LABEL_SLOTS = 8  # track ids are base + local id * LABEL_SLOTS + label index, so labels never share an id
 
 
@@ -154,14 +161,13 @@ class CameraPerception:
 
     def annotate(self, frame: np.ndarray, event: DeviceEvent) -> bytes:
         """JPEG of the frame with the newest objects, the camera's zones and lines, and the event as title."""
-        from actors.camera import CameraActor
-
         dets, ids = self.last
         labels = [
             f"{d.label} #{self.tracker.local_id(t)} {d.score:.2f}" if t >= 0 else f"{d.label} {d.score:.2f}"
             for d, t in zip(dets, ids, strict=True)
         ]
-        title = f"{self.profile.device_id} {CameraActor.label(event.type)} {_when(event.ts)}"
+        name = CAMERA_LABELS.get(event.type) or DeviceActor.label(event.type)
+        title = f"{self.profile.device_id} {name} {_when(event.ts)}"
         extra = event.detail.get("zone") or event.detail.get("line")
         if extra:
             title += f" [{extra}]"

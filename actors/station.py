@@ -10,7 +10,7 @@ import numpy as np
 
 from actors.base import BaseState, DeviceActor, DeviceProfile
 from actors.station_config import StationParams, to_road
-from actors.station_perception import StationPerception
+from actors.station_perception import STATION_LABELS, StationPerception
 from actors.station_reading import StationReading
 from actors.video_config import VideoConfig, load_video_config, point_in_polygon
 from adapters.speaker.synth import standard_warnings
@@ -92,11 +92,7 @@ class StationActor(DeviceActor[StationReading]):
     perception: ClassVar[type] = StationPerception
     reading = StationReading
     state_type = StationState
-    labels: ClassVar[dict[str, str]] = {
-        "vehicle_pass": "车辆通过", "speeding": "超速行驶", "wrong_way": "逆向行驶",
-        "carrying_passengers": "摩托车/三轮车违法载人", "camera_offline": "劝导站摄像头离线",
-        "camera_frozen": "劝导站画面冻结", "camera_online": "劝导站摄像头恢复",
-    }  # fmt: skip
+    labels: ClassVar[dict[str, str]] = STATION_LABELS
 
     def __init__(self, profile: DeviceProfile, state: msgspec.Struct | None = None) -> None:
         super().__init__(profile, state)

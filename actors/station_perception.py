@@ -12,7 +12,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from actors.base import DeviceProfile
+from actors.base import DeviceActor, DeviceProfile
 from actors.camera_perception import LabelTracker, frame_change, thumbnail, to_sv
 from actors.snapshots import draw_scene, encode_jpeg
 from actors.station_config import StationParams
@@ -24,6 +24,12 @@ from core.vision import MOTORCYCLE, PERSON, VEHICLES, Detection, PlateRead
 log = logging.getLogger(__name__)
 KEEP_VIEWS = 12  # tracks whose best frame is kept for event snapshots
 KEEP_PLATES = 64  # tracks whose plate reads are remembered
+# the station's event types and their Chinese names (StationActor.labels; snapshot titles here)
+STATION_LABELS: dict[str, str] = {
+    "vehicle_pass": "车辆通过", "speeding": "超速行驶", "wrong_way": "逆向行驶",
+    "carrying_passengers": "摩托车/三轮车违法载人", "camera_offline": "劝导站摄像头离线",
+    "camera_frozen": "劝导站画面冻结", "camera_online": "劝导站摄像头恢复",
+}  # fmt: skip
 
 
 @dataclass
@@ -184,9 +190,8 @@ class StationPerception:
             scene, boxes = frame, list(self.latest)
         labels = [self._label(t, d, event) for t, d in boxes]
         dets = to_sv([d for _, d in boxes], [t for t, _ in boxes])
-        from actors.station import StationActor  # the actor module imports this one
-
-        title = f"{self.profile.device_id} {StationActor.label(event.type)} {_when(event.ts)}"
+        name = STATION_LABELS.get(event.type) or DeviceActor.label(event.type)
+        title = f"{self.profile.device_id} {name} {_when(event.ts)}"
         image = draw_scene(scene, dets, labels, [self.measure], (), title)
         return encode_jpeg(image, self.config.snapshot_quality)
 
