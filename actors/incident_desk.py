@@ -6,7 +6,6 @@ committed in one MULTI with the acks of what it consumed, so a restart neither l
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
@@ -31,10 +30,11 @@ from adapters.bus import (
     Consumer,
     Entry,
     Fields,
-    raise_if_cancelled,
+    run_rounds,
     trim_stream,
 )  # fmt: skip
 from adapters.reports import REPORTS
+from adapters.rosters import OFFICERS, ROSTERS
 from adapters.speaker.requests import SpeakerRequest, queue, rule_warning
 from adapters.telemetry import TICKET_EVENTS_TABLE
 from core.events import EVENT_DECODER, DeviceEvent, now_ms
@@ -48,11 +48,6 @@ log = logging.getLogger(__name__)
 
 ENGINE_KEY = "desk:engine"  # rules engine snapshot
 TICKETS = "tickets"  # ticket id -> TicketActor snapshot; the ops center reads it
-OFFICERS = "roster:officer"  # village -> user id of its duty officer
-TOWNSHIP_DUTY = "roster:township_duty"  # township -> user id of its duty officer
-COUNTY_DUTY = "roster:county"  # "duty" -> user id of the county platform's duty officer
-ROSTERS = {"village_officer": (OFFICERS, "village"), "township_duty": (TOWNSHIP_DUTY, "township"),
-           "county": (COUNTY_DUTY, None)}  # fmt: skip
 AUTO_DISPATCH_CATEGORIES = ("养老服务",)  # categories whose severity-1 incidents go straight to the duty officer
 _JSON = msgspec.json.Encoder()
 _CMD = msgspec.msgpack.Decoder(TicketCommand)
@@ -391,16 +386,9 @@ class IncidentDesk:
     async def run(self) -> None:
         """Process until cancelled; a failed round is retried from the pending lists after a restore."""
         await self.start()
-        while True:
-            raise_if_cancelled()
-            try:
-                await self.round()
-            except Exception as exc:
-                log.warning("incident desk round failed, retrying: %s", exc)
-                for consumer in (self.events, self.commands, self.reports):
-                    consumer.retry_pending()
-                await asyncio.sleep(0.5)
-                await self._rebuild()
+        # trim_every_s None: every named stream, its own included, gets its retention in `_tick`
+        await run_rounds("incident desk", self.round, [self.events, self.commands, self.reports], trim_every_s=None,
+                         recover=self._rebuild)  # fmt: skip
 
     async def _rebuild(self) -> None:
         """In-memory state back to the last commit: the engine and the tickets as Redis holds them."""
