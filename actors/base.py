@@ -7,21 +7,9 @@ from typing import Any, ClassVar, Generic, TypeVar
 import msgspec
 
 from core.events import DeviceEvent, Message, event_id
+from core.kinds import DeviceProfile
 
 R = TypeVar("R", bound=msgspec.Struct)
-
-
-class DeviceProfile(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """A registered device: identity, place and the per-device parameters its actor uses."""
-
-    device_id: str
-    kind: str
-    village: str = ""
-    township: str = ""
-    lat: float = 0.0  # home / install position
-    lon: float = 0.0
-    key_version: int = 1
-    params: dict[str, Any] = {}  # kind-specific, e.g. a person's heart-rate range or geofence policy
 
 
 class DeviceActor(Generic[R]):

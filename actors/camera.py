@@ -12,25 +12,14 @@ from typing import Any, ClassVar
 
 import msgspec
 
-from actors.base import BaseState, DeviceActor, DeviceProfile
+from actors.base import BaseState, DeviceActor
 from actors.camera_objects import Condition, Obj, TrackMemo, feet_hidden, hidden, ms, track_vehicles
 from actors.camera_perception import CAMERA_LABELS, CameraPerception
 from actors.video_config import VideoConfig, load_video_config
 from core.events import DeviceEvent, Message
+from core.kinds import DeviceProfile
+from core.kinds.camera import CameraReading
 from core.vision import FALLEN, FIRE, GARBAGE, MOTORCYCLE, PEOPLE, SMOKE, rides
-
-
-class CameraReading(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """What perception made of one sampled frame; parallel lists, one entry per detected object."""
-
-    ok: bool = True  # a picture was sampled this tick (False: no new frame from the source)
-    analysed: bool = True  # the detector answered for this picture
-    motion: float | None = None  # frame change vs the previous picture (mean abs grey diff, 32x18 thumbnail)
-    labels: list[str] = []  # canonical labels (core.vision.SCENE_CLASSES)
-    track_ids: list[int] = []  # tracker ids, -1 while not yet tracked
-    boxes: list[float] = []  # x1, y1, x2, y2 per object, flattened, frame pixels
-    scores: list[float] = []
-    latency_ms: int | None = None  # detector round trip
 
 
 class Episode(msgspec.Struct, array_like=True):

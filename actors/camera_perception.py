@@ -5,21 +5,20 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 import cv2
 import numpy as np
 import supervision as sv
 from trackers import ByteTrackTracker
 
-from actors.base import DeviceActor, DeviceProfile
+from actors.base import DeviceActor
 from actors.snapshots import draw_scene, encode_jpeg
 from actors.video_config import VideoConfig, VideoModels
 from core.events import DeviceEvent, now_ms
+from core.kinds import DeviceProfile
+from core.kinds.camera import CameraReading
 from core.vision import SCENE_CLASSES, Detection
-
-if TYPE_CHECKING:
-    from actors.camera import CameraReading
 
 THUMB = (32, 18)  # (w, h) of the grey thumbnail the frame-change measure compares
 DETECT_TIMEOUT_S = 10.0  # a detector call slower than this counts as failed (the picture itself still counts)
@@ -135,8 +134,6 @@ class CameraPerception:
 
     async def perceive(self, frame: np.ndarray | None, now: int) -> CameraReading:
         """Detect, track and measure one frame (None = no new picture this tick)."""
-        from actors.camera import CameraReading
-
         if frame is None:
             return CameraReading(ok=False, analysed=False)
         thumb = thumbnail(frame)

@@ -10,29 +10,23 @@ from typing import Any, cast
 import msgspec
 import redis.asyncio as aioredis
 
-from actors.base import DeviceActor, DeviceProfile
+from actors.base import DeviceActor
 from actors.kinds import actor_class
 from adapters import registry
 from adapters.bus import DEAD, EVENTS, STORE, Consumer, Entry, Fields, raise_if_cancelled, shard_of, tele_stream
-from adapters.telemetry import EVENTS_TABLE, table_of
+from adapters.telemetry import EVENTS_TABLE, event_row, reading_row, table_of
 from core.events import DeviceEvent, Message, now_ms
+from core.kinds import DeviceProfile
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 GROUP = "hosts"
-_JSON = msgspec.json.Encoder()
 
 
 def twin_key(kind: str) -> str:
     """Redis hash of device snapshots (digital twins) of a kind; the ops center reads it."""
     return f"twin:{kind}"
-
-
-def event_row(e: DeviceEvent) -> bytes:
-    """JSONCompactEachRow line for the device_events table."""
-    detail = _JSON.encode(e.detail).decode()
-    return _JSON.encode([e.event_id, e.type, e.kind, e.device_id, e.ts / 1000, e.seq, e.village, e.lat, e.lon, detail])
 
 
 class Shard:
@@ -48,8 +42,6 @@ class Shard:
         self.cls: type[DeviceActor[Any]] = actor_class(kind)
         self.consumer = Consumer(redis, tele_stream(kind, shard), GROUP, f"host-{kind}-{shard}", settings.bus)
         self.decode = msgspec.msgpack.Decoder(list[Message[self.cls.reading]]).decode  # type: ignore[name-defined]
-        # (field name, is an array): arrays go to ClickHouse as [] rather than null
-        self._fields = [(f.name, "list" in str(f.type)) for f in msgspec.structs.fields(self.cls.reading)]
         self.actors: dict[str, DeviceActor[Any]] = {}
         self.stats = {"applied": 0, "duplicates": 0, "events": 0, "dead": 0, "rounds": 0, "restored": 0}
         self._next_tick = 0
@@ -92,12 +84,6 @@ class Shard:
         # a device removed from the registry after its data was accepted still gets its data kept
         await self._restore([known.get(d) or DeviceProfile(device_id=d, kind=self.kind) for d in missing])
 
-    def row(self, m: Message[Any]) -> bytes:
-        """JSONCompactEachRow line for the kind's telemetry table."""
-        v = m.v
-        vals = [(getattr(v, n) or []) if arr else getattr(v, n) for n, arr in self._fields]
-        return _JSON.encode([m.device_id, m.seq, m.ts / 1000, m.rx / 1000, *vals])
-
     async def round(self) -> int:
         """Process one batch (and due timers); returns messages applied."""
         entries = await self.consumer.read()
@@ -126,7 +112,7 @@ class Shard:
             if raised is None:
                 self.stats["duplicates"] += 1
                 continue
-            rows.append(self.row(m))
+            rows.append(reading_row(m))
             events += raised
             changed[m.device_id] = actor
         if now >= self._next_tick:

@@ -8,13 +8,14 @@ from typing import Any, ClassVar
 import msgspec
 import numpy as np
 
-from actors.base import BaseState, DeviceActor, DeviceProfile
+from actors.base import BaseState, DeviceActor
 from actors.station_config import StationParams, to_road
 from actors.station_perception import STATION_LABELS, StationPerception
-from actors.station_reading import StationReading
 from actors.video_config import VideoConfig, load_video_config, point_in_polygon
 from adapters.speaker.synth import standard_warnings
 from core.events import DeviceEvent, Message
+from core.kinds import DeviceProfile
+from core.kinds.station import StationReading
 from core.vision import CAR, MOTORCYCLE
 
 MAX_TRACKS = 64  # open tracks kept at most (the oldest are concluded first)

@@ -12,13 +12,15 @@ from typing import Any
 import cv2
 import numpy as np
 
-from actors.base import DeviceActor, DeviceProfile
+from actors.base import DeviceActor
 from actors.camera_perception import LabelTracker, frame_change, thumbnail, to_sv
 from actors.snapshots import draw_scene, encode_jpeg
 from actors.station_config import StationParams
-from actors.station_reading import StationReading, count_riders, plate_box
+from actors.station_reading import count_riders, plate_box
 from actors.video_config import VideoConfig, VideoModels, Zone
 from core.events import DeviceEvent
+from core.kinds import DeviceProfile
+from core.kinds.station import StationReading
 from core.vision import MOTORCYCLE, PERSON, VEHICLES, Detection, PlateRead
 
 log = logging.getLogger(__name__)

@@ -1,26 +1,9 @@
-"""What a road advisory station sees in one frame, and the pure geometry rules perception applies to detections."""
+"""The pure geometry rules station perception applies to detections: riders on a motorcycle, where its plate is."""
 
 from __future__ import annotations
 
-import msgspec
-
 from actors.station_config import PlateCrop
 from core.vision import MOTORCYCLE, PERSON, Detection, rides
-
-
-class StationReading(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
-    """One sampled frame of a station: its tracked vehicles (parallel lists) and the picture's health."""
-
-    frame: bool = True  # a picture was obtained this tick
-    still: bool = False  # the picture is identical to the previous one (frozen feed)
-    analysed: bool = True  # the detector answered for this picture (False: no tracks this frame)
-    track: list[int] = []  # tracker id of each vehicle in the frame
-    label: list[str] = []  # canonical label: car | motorcycle
-    x: list[float] = []  # bottom centre of the vehicle's box, frame px
-    y: list[float] = []
-    riders: list[int] = []  # people on a motorcycle, the driver included (0 for cars or when not seen)
-    plate: list[str] = []  # best valid plate read of the track so far ("" when none)
-    plate_score: list[float] = []
 
 
 def count_riders(vehicle: Detection, people: list[Detection], min_overlap: float) -> int:

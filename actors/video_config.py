@@ -9,9 +9,9 @@ import msgspec
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from actors.base import DeviceProfile
 from actors.station_config import StationParams
 from core.events import DeviceEvent
+from core.kinds import DeviceProfile
 from core.vision import SCENE_CLASSES
 
 Point = tuple[float, float]

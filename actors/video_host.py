@@ -16,24 +16,24 @@ import numpy as np
 import ray
 import redis.asyncio as aioredis
 
-from actors.base import DeviceActor, DeviceProfile
+from actors.base import DeviceActor
 from actors.kinds import actor_class
-from actors.shard import event_row, twin_key
+from actors.shard import twin_key
 from actors.snapshots import snapshot_relpath, write_snapshot
 from actors.video_config import VideoModels
 from actors.video_source import FrameSource
 from adapters import bus, registry
 from adapters.bus import EVENTS, STORE, raise_if_cancelled, shard_of
 from adapters.speaker.requests import event_warnings, queue
-from adapters.telemetry import EVENTS_TABLE, table_of
+from adapters.telemetry import EVENTS_TABLE, event_row, reading_row, table_of
 from core.events import DeviceEvent, Message, now_ms
+from core.kinds import DeviceProfile
 from core.retention import sweep_files
 from core.settings import Settings
 from serve.client import ServeModels
 
 log = logging.getLogger(__name__)
 
-_JSON = msgspec.json.Encoder()
 TICK_MS = 1_000  # how often each device's timers (offline) run
 REFRESH_S = 5.0  # how often the registry is checked for added, changed or removed devices
 SWEEP_EVERY_S = 3_600.0  # how often snapshots past settings.snapshot_retention_days are deleted
@@ -75,7 +75,6 @@ class VideoShard:
         self.devices: dict[str, Hosted] = {}
         self.rejected: dict[str, str] = {}  # device id -> why it is not hosted (bad params)
         self.stats = {"frames": 0, "events": 0, "errors": 0, "model_errors": 0, "restored": 0, "snapshots": 0}
-        self._fields = [(f.name, "list" in str(f.type)) for f in msgspec.structs.fields(self.cls.reading)]
         self._version = -1
 
     # --- devices --------------------------------------------------------------------------
@@ -205,16 +204,10 @@ class VideoShard:
             e.detail = {**e.detail, "snapshot": rel}
             self.stats["snapshots"] += 1
 
-    def row(self, m: Message[Any]) -> bytes:
-        """JSONCompactEachRow line for the kind's telemetry table."""
-        v = m.v
-        vals = [(getattr(v, n) or []) if arr else getattr(v, n) for n, arr in self._fields]
-        return _JSON.encode([m.device_id, m.seq, m.ts / 1000, m.rx / 1000, *vals])
-
     async def _commit(self, h: Hosted, msg: Message[Any], events: list[DeviceEvent]) -> None:
         """The reading row, the events (store + events stream) and the twin, in one MULTI."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(STORE, {b"t": table_of(self.kind), b"r": self.row(msg), b"n": 1})
+            pipe.xadd(STORE, {b"t": table_of(self.kind), b"r": reading_row(msg), b"n": 1})
             if events:
                 pipe.xadd(STORE, {b"t": EVENTS_TABLE, b"r": b"\n".join(map(event_row, events)), b"n": len(events)})
                 for e in events:

@@ -6,24 +6,11 @@ from typing import Any, ClassVar, NamedTuple
 
 import msgspec
 
-from actors.base import BaseState, DeviceActor, DeviceProfile
+from actors.base import BaseState, DeviceActor
 from core.events import DeviceEvent, Message
 from core.geo import Geofence, distance_m
-
-
-class WristbandReading(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
-    """Values of one wristband message; absent fields were not measured this time."""
-
-    hr: int | None = None  # heart rate, bpm
-    spo2: int | None = None  # blood oxygen saturation, %
-    temp: float | None = None  # body temperature, deg C
-    steps: int | None = None  # steps today (cumulative, resets at local midnight)
-    battery: int | None = None  # %
-    lat: float | None = None  # WGS84
-    lon: float | None = None
-    worn: bool | None = None  # wear sensor: False when the band is off the wrist
-    alarm: str | None = None  # "sos" (button) or "fall" (on-band fall detection)
-
+from core.kinds import DeviceProfile
+from core.kinds.wristband import WristbandReading
 
 LOCAL_OFFSET_MS = 8 * 3_600_000  # China Standard Time (UTC+8, no daylight saving)
 ALARMS = ("sos", "fall")

@@ -9,7 +9,7 @@ import msgspec
 import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
 
-from actors.base import DeviceProfile
+from core.kinds import DeviceProfile
 
 REGISTRY = "registry:devices"
 VERSION = "registry:version"

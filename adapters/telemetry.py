@@ -5,14 +5,17 @@ from __future__ import annotations
 import types
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, Union, get_args, get_origin
 
 import msgspec
 
-from actors.kinds import device_kinds
+from core.events import DeviceEvent, Message
+from core.kinds import reading_of, readings
 
 T = TypeVar("T")
+_JSON = msgspec.json.Encoder()
 DB = "zq"
 COMMON = [("device_id", "String"), ("seq", "UInt64"), ("ts", "DateTime64(3, 'UTC')"), ("rx", "DateTime64(3, 'UTC')")]
 EVENT_COLUMNS = [
@@ -80,6 +83,25 @@ def reading_columns(reading: type[msgspec.Struct]) -> list[tuple[str, str]]:
     return [(f.name, _ch_type(f.name, f.type)) for f in msgspec.structs.fields(reading)]
 
 
+@cache
+def _row_fields(reading: type[msgspec.Struct]) -> list[tuple[str, bool]]:
+    """(field name, is an array) of a reading in column order; arrays go to ClickHouse as [] rather than null."""
+    return [(name, type_.startswith("Array")) for name, type_ in reading_columns(reading)]
+
+
+def reading_row(m: Message[Any]) -> bytes:
+    """JSONCompactEachRow line of one message for its kind's telemetry table, in `column_names` order."""
+    v: msgspec.Struct = m.v
+    vals = [(getattr(v, n) or []) if arr else getattr(v, n) for n, arr in _row_fields(type(v))]
+    return _JSON.encode([m.device_id, m.seq, m.ts / 1000, m.rx / 1000, *vals])
+
+
+def event_row(e: DeviceEvent) -> bytes:
+    """JSONCompactEachRow line of one device event for the device_events table, in EVENT_COLUMNS order."""
+    detail = _JSON.encode(e.detail).decode()
+    return _JSON.encode([e.event_id, e.type, e.kind, e.device_id, e.ts / 1000, e.seq, e.village, e.lat, e.lon, detail])
+
+
 def _create(table: str, columns: list[tuple[str, str]], order: str, ttl_days: int) -> str:
     cols = ",\n  ".join(f"`{n}` {t}" for n, t in columns)
     return (
@@ -94,8 +116,8 @@ def _create(table: str, columns: list[tuple[str, str]], order: str, ttl_days: in
 def schema(ttl_days: int) -> list[str]:
     """DDL for every kind's telemetry table, device events and ticket history."""
     ddl = [f"CREATE DATABASE IF NOT EXISTS {DB}"]
-    for kind, cls in sorted(device_kinds().items()):
-        ddl.append(_create(table_of(kind), COMMON + reading_columns(cls.reading), "device_id, ts, seq", ttl_days))
+    for kind, reading in sorted(readings().items()):
+        ddl.append(_create(table_of(kind), COMMON + reading_columns(reading), "device_id, ts, seq", ttl_days))
     for table, (columns, order) in FIXED_TABLES.items():
         ddl.append(_create(table, columns, order, ttl_days))
     return ddl
@@ -106,7 +128,7 @@ def column_names(table: str) -> list[str]:
     if table in FIXED_TABLES:
         return [n for n, _ in FIXED_TABLES[table][0]]
     kind = table.removeprefix("tele_")
-    return [n for n, _ in COMMON + reading_columns(device_kinds()[kind].reading)]
+    return [n for n, _ in COMMON + reading_columns(reading_of(kind))]
 
 
 class Backend(Protocol):

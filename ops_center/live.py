@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, cast
 import msgspec
 import redis.asyncio as aioredis
 
-from actors.base import DeviceActor, DeviceProfile
+from actors.base import DeviceActor
 from actors.incident_desk import TICKETS
 from actors.kinds import device_kinds
 from actors.shard import twin_key
@@ -26,6 +26,7 @@ from adapters import registry
 from adapters.bus import INCIDENTS
 from core.events import now_ms
 from core.incidents import TicketEvent
+from core.kinds import DeviceProfile
 
 log = logging.getLogger(__name__)
 HISTORY = 600  # change sets kept; a session further behind redraws its sources

@@ -8,9 +8,9 @@ from typing import Literal
 
 import msgspec
 
-from actors.base import DeviceProfile
-from actors.beehive import BeehiveReading
 from core.geo import offset
+from core.kinds import DeviceProfile
+from core.kinds.beehive import BeehiveReading
 
 MIN_MS = 60_000
 HOUR_MS = 60 * MIN_MS

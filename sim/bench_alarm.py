@@ -20,14 +20,14 @@ import redis.asyncio as aioredis
 import websockets
 from websockets.asyncio.client import connect
 
-from actors.base import DeviceProfile
 from actors.incident_desk import OFFICERS
-from actors.wristband import WristbandReading
 from adapters import registry
 from adapters.push.tokens import add_token
 from adapters.redis_server import free_port
 from core.events import Sample
 from core.gazetteer import load_gazetteer
+from core.kinds import DeviceProfile
+from core.kinds.wristband import WristbandReading
 from core.settings import Settings
 from core.signing import device_key, sign
 from runtime.platform import Platform

@@ -28,21 +28,22 @@ import msgspec
 import psutil
 import ray
 import redis.asyncio as aioredis
-from ops_center.accounts import Accounts
-from ops_center.users import create_demo_accounts
 
-from actors.base import DeviceProfile
 from actors.beehive import BeehiveState
 from actors.camera import CameraState
 from actors.shard import twin_key
 from actors.station import StationState
-from actors.wristband import WristbandReading, WristbandState
+from actors.wristband import WristbandState
 from adapters import registry
 from adapters.redis_server import free_port
 from core.events import Sample, now_ms
 from core.gazetteer import load_gazetteer
+from core.kinds import DeviceProfile
+from core.kinds.wristband import WristbandReading
 from core.settings import Settings
 from core.signing import device_key, sign
+from ops_center.accounts import Accounts
+from ops_center.users import create_demo_accounts
 from runtime.platform import Platform
 from sim.fleet import build_fleet, provision
 

@@ -18,12 +18,12 @@ import numpy as np
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from actors.base import DeviceProfile
 from actors.snapshots import encode_jpeg
 from actors.video_config import load_video_config
 from adapters import registry
 from core.gazetteer import load_gazetteer
 from core.geo import offset
+from core.kinds import DeviceProfile
 from sim.loop_thread import serve_until_signal
 from sim.scenario import Script, scripts, things_at
 from sim.scene import render

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import msgspec
 import redis.asyncio as aioredis
 
-from actors.base import DeviceProfile
 from adapters import registry
 from adapters.adoption import Adopter, save_adopters
 from adapters.care import Person, id_check_digit, save_persons
 from core.gazetteer import load_gazetteer
+from core.kinds import DeviceProfile
 from sim import beehive, wristband
 
 WATCH_ID_BASE = 8_800_000_000  # watch ids are 10 digits, like the IMEI-derived ids real watches report

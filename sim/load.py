@@ -14,8 +14,8 @@ from typing import Any
 import aiohttp
 import msgspec
 
-from actors.base import DeviceProfile
 from core.events import Sample
+from core.kinds import DeviceProfile
 from core.signing import device_key, sign
 from sim.beehive import BeehiveSim
 from sim.fleet import build_fleet

@@ -21,12 +21,12 @@ import numpy as np
 import redis.asyncio as aioredis
 from aiohttp import web
 
-from actors.base import DeviceProfile
 from actors.snapshots import encode_jpeg
 from actors.video_config import load_video_config
 from adapters import registry
 from adapters.speaker.synth import wav_seconds
 from core.gazetteer import load_gazetteer
+from core.kinds import DeviceProfile
 from core.vision import CAR, MOTORCYCLE
 from sim.loop_thread import serve_until_signal
 from sim.plate import random_plate

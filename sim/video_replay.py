@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from actors.base import DeviceProfile
 from actors.camera import CameraActor
 from actors.camera_perception import CameraPerception
 from core.events import Message
+from core.kinds import DeviceProfile
 from core.settings import Settings
 from core.vision import Detection
 from serve.detector import YoloModel

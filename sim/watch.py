@@ -7,8 +7,8 @@ import contextlib
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from datetime import UTC, datetime
 
-from actors.wristband import WristbandReading
 from adapters.protocols.watch import FALL_BITS, REMOVED_BIT, SOS_BIT, decode, encode
+from core.kinds.wristband import WristbandReading
 
 FALL_BIT = FALL_BITS & -FALL_BITS  # the lower of the two fall bits (bit 21)
 Timed = tuple[int, WristbandReading]

@@ -9,9 +9,10 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from actors.base import DeviceProfile
-from actors.wristband import LOCAL_OFFSET_MS, WristbandReading
+from actors.wristband import LOCAL_OFFSET_MS
 from core.geo import offset
+from core.kinds import DeviceProfile
+from core.kinds.wristband import WristbandReading
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000

@@ -6,7 +6,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from actors.base import DeviceProfile
+from core.kinds import DeviceProfile
 from core.settings import IngestSettings
 from core.signing import device_key, verify
 

@@ -10,12 +10,11 @@ import msgspec
 import redis.asyncio as aioredis
 from aiohttp import WSMsgType, web
 
-from actors.base import DeviceProfile
-from actors.kinds import device_kinds
 from adapters import registry
 from adapters.ingest.auth import DeviceGate, Refused
 from adapters.ingest.publisher import LAST_TS, Publisher
 from core.events import Message, Sample, now_ms
+from core.kinds import DeviceProfile, readings
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,7 +39,7 @@ class Gateway:
         self.settings = settings
         self.gate = DeviceGate(settings.ingest, settings.device_master_key.get_secret_value().encode())
         self.publisher = Publisher(redis, settings)
-        self.codecs = {k: _KindCodec(cls.reading) for k, cls in device_kinds().items()}
+        self.codecs = {kind: _KindCodec(reading) for kind, reading in readings().items()}
         self.refused: dict[int, int] = {}
         self._registry_version = -1
         self._refresher: asyncio.Task[None] | None = None

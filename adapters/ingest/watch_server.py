@@ -12,10 +12,10 @@ import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
 
-from actors.wristband import WristbandReading
 from adapters.ingest.auth import DeviceGate, Refused
 from adapters.protocols.watch import WatchProtocolError, decode, split_frames
 from core.events import WATCH_TCP, Message, now_ms
+from core.kinds.wristband import WristbandReading
 from core.settings import WatchSettings
 
 log = logging.getLogger(__name__)

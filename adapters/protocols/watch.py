@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from actors.wristband import WristbandReading
+from core.kinds.wristband import WristbandReading
 
 MAX_FRAME = 8192
 _SPACE = b" \t\r\n"

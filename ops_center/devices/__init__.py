@@ -12,7 +12,7 @@ import importlib.util
 from types import ModuleType
 from typing import Any
 
-from actors.base import DeviceProfile
+from core.kinds import DeviceProfile
 from ops_center.session import OpsSession
 
 

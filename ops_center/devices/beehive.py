@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors.base import DeviceProfile
 from actors.beehive import DEFAULTS
 from adapters.adoption import load_adopter
+from core.kinds import DeviceProfile
 from ops_center.devices.parts import (
     DETAIL_ZH,
     DeviceView,

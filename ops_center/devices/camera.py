@@ -14,10 +14,10 @@ from bokeh.models.annotations import LabelSet
 from bokeh.plotting import figure
 from PIL import Image
 
-from actors.base import DeviceProfile
 from actors.snapshots import LINE_COLOUR, ZONE_COLOURS
 from actors.video_config import VideoConfig, VideoConfigError, load_video_config
 from adapters.telemetry import DB, EVENTS_TABLE
+from core.kinds import DeviceProfile
 from ops_center.context import sql_str
 from ops_center.devices.parts import (
     DeviceView,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors.base import DeviceProfile
+from core.kinds import DeviceProfile
 from ops_center.devices.parts import DeviceView, Section, events_section, html_pane, note, pairs, twin_state
 from ops_center.session import OpsSession
 

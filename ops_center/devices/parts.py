@@ -16,10 +16,11 @@ from bokeh.models import ColumnDataSource, DatetimeTickFormatter, HoverTool, Ran
 from bokeh.models.annotations import Span
 from bokeh.plotting import figure
 
-from actors.base import DeviceActor, DeviceProfile
+from actors.base import DeviceActor
 from actors.kinds import device_kinds
 from actors.shard import twin_key
 from adapters.telemetry import DB, EVENTS_TABLE, table_of
+from core.kinds import DeviceProfile
 from ops_center.access import personal
 from ops_center.context import OpsContext, sql_str
 from ops_center.labels import KIND_ZH, LOCAL_OFFSET_MS, SEVERITY_ZH, STATUS_COLOR, STATUS_ZH

@@ -9,11 +9,11 @@ import panel as pn
 from bokeh.models import ColumnDataSource, HoverTool, WMTSTileSource
 from bokeh.plotting import figure
 
-from actors.base import DeviceProfile
 from actors.wristband import ALARMS, VITAL_RULES, WristbandActor
 from adapters.care import load_person
 from adapters.telemetry import DB, table_of
 from core.geo import distance_m, offset
+from core.kinds import DeviceProfile
 from ops_center.context import sql_str
 from ops_center.devices.parts import (
     DeviceView,

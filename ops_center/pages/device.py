@@ -6,7 +6,7 @@ import logging
 
 import panel as pn
 
-from actors.base import DeviceProfile
+from core.kinds import DeviceProfile
 from ops_center import devices
 from ops_center.access import AccessDenied, in_scope
 from ops_center.context import valid_id

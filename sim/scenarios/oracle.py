@@ -6,9 +6,10 @@ agree), which separates detector errors from scenario or rule errors in the vide
 
 from __future__ import annotations
 
-from actors.base import DeviceProfile
-from actors.camera import CameraActor, CameraReading
+from actors.camera import CameraActor
 from core.events import Message
+from core.kinds import DeviceProfile
+from core.kinds.camera import CameraReading
 from sim.scenarios.timeline import Script
 from sim.scene import Thing
 from sim.video_score import Observed

@@ -6,10 +6,11 @@ import math
 
 import pytest
 
-from actors.base import DeviceProfile
-from actors.beehive import HISTORY_MAX, BeehiveActor, BeehiveReading, BeehiveState
+from actors.beehive import HISTORY_MAX, BeehiveActor, BeehiveState
 from core.events import DeviceEvent, Message
 from core.geo import offset
+from core.kinds import DeviceProfile
+from core.kinds.beehive import BeehiveReading
 
 MIN = 60_000
 T0 = 1_717_171_200_000  # 2024-06-01 00:00 local (UTC+8)

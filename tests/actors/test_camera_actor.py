@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from actors.base import DeviceProfile
-from actors.camera import CameraActor, CameraReading
+from actors.camera import CameraActor
 from core.events import DeviceEvent, Message
+from core.kinds import DeviceProfile
+from core.kinds.camera import CameraReading
 
 # 2025-06-01 10:00:00 local time (UTC+8) = 02:00 UTC
 T0 = calendar.timegm((2025, 6, 1, 2, 0, 0)) * 1000

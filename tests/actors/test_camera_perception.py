@@ -9,11 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
-from actors.base import DeviceProfile
 from actors.camera_perception import CameraPerception, LabelTracker, frame_change, thumbnail, to_sv
 from actors.snapshots import draw_scene, encode_jpeg, safe_name, snapshot_relpath, write_snapshot
 from actors.video_config import load_video_config
 from core.events import DeviceEvent
+from core.kinds import DeviceProfile
 from core.vision import Detection
 
 

@@ -16,13 +16,13 @@ import redis
 import redis.asyncio as aioredis
 from websockets.asyncio.client import connect
 
-from actors.base import DeviceProfile
 from actors.incident_desk import OFFICERS
-from actors.wristband import WristbandReading
 from adapters.bus import RESULTS
 from adapters.push.tokens import add_token
 from core.events import Sample
 from core.incidents import TicketCommand
+from core.kinds import DeviceProfile
+from core.kinds.wristband import WristbandReading
 from runtime.platform import Platform
 from tests.runtime.platform_kit import count, post, register, wait
 

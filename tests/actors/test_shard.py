@@ -10,14 +10,16 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
-from actors.base import DeviceProfile
-from actors.beehive import BeehiveReading, BeehiveState
+from actors.beehive import BeehiveState
 from actors.shard import GROUP, Shard, twin_key
-from actors.wristband import WristbandReading, WristbandState
+from actors.wristband import WristbandState
 from adapters import registry
 from adapters.bus import DEAD, EVENTS, STORE, shard_of, tele_stream
 from adapters.telemetry import EVENTS_TABLE, column_names
 from core.events import EVENT_DECODER, DeviceEvent, Message
+from core.kinds import DeviceProfile
+from core.kinds.beehive import BeehiveReading
+from core.kinds.wristband import WristbandReading
 from core.settings import BusSettings, Settings
 
 SETTINGS = Settings(

@@ -9,13 +9,14 @@ import msgspec
 import numpy as np
 import pytest
 
-from actors.base import DeviceProfile
 from actors.station import StationActor
 from actors.station_config import Calibration, StationParams, to_road
-from actors.station_reading import StationReading, count_riders, plate_box
+from actors.station_reading import count_riders, plate_box
 from actors.video_config import VideoConfigError
 from adapters.telemetry import reading_columns
 from core.events import DeviceEvent, Message
+from core.kinds import DeviceProfile
+from core.kinds.station import StationReading
 from core.vision import Detection
 
 T0 = 1_790_000_000_000

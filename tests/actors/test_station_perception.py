@@ -12,10 +12,10 @@ import cv2
 import numpy as np
 import pytest
 
-from actors.base import DeviceProfile
 from actors.station import StationActor
 from actors.station_perception import StationPerception
 from core.events import DeviceEvent
+from core.kinds import DeviceProfile
 from core.settings import Settings
 from serve.app import deploy, shutdown_serve
 from serve.client import ServeModels

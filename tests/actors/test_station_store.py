@@ -8,15 +8,12 @@ import msgspec
 import pytest
 import redis.asyncio as aioredis
 
-from actors.shard import event_row
-from actors.station_reading import StationReading
-from actors.video_host import VideoShard
 from adapters.bus import STORE
 from adapters.sink import TelemetrySink
-from adapters.telemetry import DB, EVENTS_TABLE, ChdbBackend, table_of
+from adapters.telemetry import DB, EVENTS_TABLE, ChdbBackend, event_row, reading_row, table_of
 from core.events import DeviceEvent, Message
+from core.kinds.station import StationReading
 from core.settings import BusSettings, Settings, SinkSettings
-from serve.client import ServeModels
 
 TS = 1_790_000_000_000
 
@@ -24,10 +21,9 @@ TS = 1_790_000_000_000
 @pytest.mark.asyncio
 async def test_a_station_row_and_its_pass_are_queryable(redis_url: str, var_dir: Path) -> None:
     settings = Settings(var_dir=var_dir, bus=BusSettings(block_ms=10), sink=SinkSettings(flush_ms=10, ttl_days=3650))
-    shard = VideoShard(None, settings, "station", 0, ServeModels())  # type: ignore[arg-type]  # its row builder only
     reading = StationReading(track=[17, 18], label=["car", "motorcycle"], x=[300.5, 120.0], y=[220.0, 190.0],
                              riders=[0, 3], plate=["甘P·A1234", ""], plate_score=[0.97, 0.0])  # fmt: skip
-    row = shard.row(Message(device_id="st-0001", seq=TS, ts=TS, rx=TS + 40, v=reading))
+    row = reading_row(Message(device_id="st-0001", seq=TS, ts=TS, rx=TS + 40, v=reading))
     passed = DeviceEvent(event_id="st-0001:vehicle_pass:1:17", type="vehicle_pass", kind="station", device_id="st-0001",
                          ts=TS, seq=TS, detail={"plate": "甘P·A1234", "speed_kmh": 52.3})  # fmt: skip
     r = aioredis.Redis.from_url(redis_url)

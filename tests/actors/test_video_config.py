@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from actors.base import DeviceProfile
 from actors.camera import CameraActor
 from actors.video_config import Line, VideoConfigError, Zone, load_video_config, point_in_polygon
+from core.kinds import DeviceProfile
 
 TRIANGLE = [[0, 0], [9, 0], [9, 9]]
 WATER = {"name": "z", "purpose": "water", "polygon": TRIANGLE}

@@ -21,12 +21,12 @@ import redis.asyncio as aioredis
 from ray import serve
 from ray.serve import Deployment
 
-from actors.base import DeviceProfile
 from actors.shard import twin_key
 from actors.video_host import VideoHost, VideoShard
 from adapters import registry
 from adapters.bus import EVENTS, STORE
 from core.events import EVENT_DECODER, DeviceEvent
+from core.kinds import DeviceProfile
 from core.settings import Settings
 from serve.client import ServeModels, detector_app_name
 from serve.detector import Detector

@@ -6,10 +6,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from actors.base import DeviceProfile
-from actors.wristband import WristbandActor, WristbandReading
+from actors.wristband import WristbandActor
 from core.events import Message
 from core.geo import offset
+from core.kinds import DeviceProfile
+from core.kinds.wristband import WristbandReading
 
 HOME = (33.7868, 104.3712)  # a house in Zhouqu
 CST = timezone(timedelta(hours=8))

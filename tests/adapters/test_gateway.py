@@ -23,13 +23,13 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
-from actors.base import DeviceProfile
-from actors.beehive import BeehiveReading
-from actors.wristband import WristbandReading
 from adapters import registry
 from adapters.bus import shard_of, tele_stream
 from adapters.ingest.gateway import Gateway
 from core.events import Message, Sample, now_ms
+from core.kinds import DeviceProfile
+from core.kinds.beehive import BeehiveReading
+from core.kinds.wristband import WristbandReading
 from core.settings import IngestSettings, Settings
 from core.signing import device_key, sign
 from sim.fleet import build_fleet

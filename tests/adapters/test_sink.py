@@ -10,10 +10,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from actors.beehive import BeehiveReading
 from actors.kinds import device_kinds
-from actors.shard import Shard, event_row
-from actors.wristband import WristbandReading
 from adapters.bus import DEAD, STORE
 from adapters.sink import GROUP, TelemetrySink
 from adapters.telemetry import (
@@ -23,9 +20,13 @@ from adapters.telemetry import (
     FIXED_TABLES,
     ChdbBackend,
     column_names,
+    event_row,
+    reading_row,
     table_of,
 )  # fmt: skip
 from core.events import DeviceEvent, Message
+from core.kinds.beehive import BeehiveReading
+from core.kinds.wristband import WristbandReading
 from core.settings import BusSettings, Settings, SinkSettings
 
 TS = 1_790_000_000_000  # 2026-09-21 UTC; TTL is set long so these rows never expire in the test
@@ -49,7 +50,6 @@ def backend(var_dir: Path) -> Iterator[ChdbBackend]:
 
 
 def wristband_rows() -> list[bytes]:
-    shard = Shard(None, make_settings(), "wristband", 0)  # type: ignore[arg-type]  # only its row builder
     msgs = [
         Message(device_id="WB1", seq=1, ts=TS + 1, rx=TS + 501, v=WristbandReading(hr=72, spo2=97, temp=36.6)),
         Message(device_id="WB1", seq=2, ts=TS + 60_999, rx=TS + 61_000, v=WristbandReading(alarm="sos", worn=True)),
@@ -58,11 +58,10 @@ def wristband_rows() -> list[bytes]:
             v=WristbandReading(lat=33.7868123, lon=104.3712456, battery=12, steps=4200, worn=False),
         ),
     ]  # fmt: skip
-    return [shard.row(m) for m in msgs]
+    return [reading_row(m) for m in msgs]
 
 
 def beehive_rows() -> list[bytes]:
-    shard = Shard(None, make_settings(), "beehive", 0)  # type: ignore[arg-type]
     msgs = [
         Message(
             device_id="HV1", seq=1, ts=TS, rx=TS + 10,
@@ -70,7 +69,7 @@ def beehive_rows() -> list[bytes]:
         ),
         Message(device_id="HV1", seq=2, ts=TS + 999, rx=TS + 1_000, v=BeehiveReading(battery=80)),
     ]  # fmt: skip
-    return [shard.row(m) for m in msgs]
+    return [reading_row(m) for m in msgs]
 
 
 def events() -> list[DeviceEvent]:

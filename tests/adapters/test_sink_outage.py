@@ -21,15 +21,15 @@ import pytest
 import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient, TestServer
 
-from actors.base import DeviceProfile
 from actors.shard import Shard
-from actors.wristband import WristbandReading
 from adapters import registry
 from adapters.bus import DEAD, STORE
 from adapters.ingest.gateway import Gateway
 from adapters.sink import GROUP, TelemetrySink
 from adapters.telemetry import AUDIT_TABLE, DB, ChdbBackend
 from core.events import Sample, now_ms
+from core.kinds import DeviceProfile
+from core.kinds.wristband import WristbandReading
 from core.settings import Settings
 from core.signing import device_key, sign
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.wristband import WristbandReading
 from adapters.protocols.watch import WatchProtocolError, decode, encode, split_frames
+from core.kinds.wristband import WristbandReading
 from sim.watch import frames_for
 
 RX = 1_700_000_000_000

@@ -10,12 +10,12 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
-from actors.base import DeviceProfile
-from actors.wristband import WristbandReading
 from adapters.ingest.auth import DeviceGate
 from adapters.ingest.watch_server import WatchServer
 from adapters.protocols.watch import encode
 from core.events import WATCH_TCP, Message, now_ms
+from core.kinds import DeviceProfile
+from core.kinds.wristband import WristbandReading
 from core.settings import IngestSettings, WatchSettings
 from sim.watch import frames_for, run_watch
 

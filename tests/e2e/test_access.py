@@ -12,16 +12,16 @@ import pytest
 import ray
 import redis.asyncio as aioredis
 from e2e_kit import arun, bokeh_column, ops_url, report, wait, with_redis
-from ops_center.access import AccessDenied
 from playwright.sync_api import BrowserContext, Page, expect
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from actors.base import DeviceProfile
 from adapters import registry
 from adapters.bus import COMMANDS
 from core.incidents import TicketCommand
+from core.kinds import DeviceProfile
 from ops_center import audit, commands
+from ops_center.access import AccessDenied
 from ops_center.context import OpsContext
 from ops_center.layout import page_modules
 from ops_center.session import OpsSession

@@ -11,17 +11,17 @@ import pytest
 import ray
 import redis.asyncio as aioredis
 from e2e_kit import bokeh_column, login, ops_url, wait, with_redis
-from ops_center.audit import recent
 from playwright.sync_api import Browser, Page
 
-from actors.base import DeviceProfile
 from actors.incident_desk import TICKETS
 from actors.ticket import TicketActor
-from actors.wristband import WristbandReading
 from adapters import registry
 from adapters.bus import RESULTS
 from adapters.push.tokens import add_token
 from core.events import Sample
+from core.kinds import DeviceProfile
+from core.kinds.wristband import WristbandReading
+from ops_center.audit import recent
 from runtime.platform import Platform
 from tests.runtime.platform_kit import post
 

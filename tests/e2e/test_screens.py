@@ -11,9 +11,9 @@ import ray
 from e2e_kit import bokeh_column, ops_url, report, wait, with_redis
 from playwright.sync_api import Page, expect
 
-from actors.base import DeviceProfile
 from adapters import registry
 from core.gazetteer import load_gazetteer
+from core.kinds import DeviceProfile
 from ops_center.layout import page_modules
 from runtime.platform import Platform
 

@@ -13,18 +13,19 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
-from actors.base import DeviceProfile
-from actors.beehive import BeehiveActor, BeehiveReading, BeehiveState
+from actors.beehive import BeehiveActor, BeehiveState
 from actors.incident_desk import TICKETS, ticket_row
-from actors.shard import Shard, twin_key
+from actors.shard import twin_key
 from actors.ticket import TicketActor
 from actors.wristband import WristbandActor, WristbandState
 from adapters import registry
 from adapters.adoption import Adopter, save_adopters
-from adapters.telemetry import ChdbBackend, column_names, schema
+from adapters.telemetry import ChdbBackend, column_names, reading_row, schema
 from core.events import Message
 from core.gazetteer import load_gazetteer
 from core.incidents import Incident, TicketCommand, TicketEvent
+from core.kinds import DeviceProfile
+from core.kinds.beehive import BeehiveReading
 from core.settings import Settings
 from ops_center.accounts import User
 from ops_center.context import OpsContext
@@ -57,11 +58,10 @@ def chdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbBackend]:
     backend = ChdbBackend(Path(tmp_path_factory.mktemp("chdb")))
     for ddl in schema(3650):
         backend.command(ddl)
-    shard = Shard(None, Settings(), "beehive", 0)  # type: ignore[arg-type]  # only its row builder
 
     def weigh(device: str, seq: int, days_ago: int, hour: int, kg: float) -> bytes:
         ts = day_start_ms(local_day(NOW) - days_ago) + hour * 3_600_000
-        return shard.row(Message(device_id=device, seq=seq, ts=ts, rx=ts, v=BeehiveReading(weight=kg)))
+        return reading_row(Message(device_id=device, seq=seq, ts=ts, rx=ts, v=BeehiveReading(weight=kg)))
 
     rows = [
         weigh("HV1", 1, 8, 9, 5.0),  # before the 7-day window: left out

@@ -14,15 +14,14 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
-from actors.base import DeviceProfile
-from actors.shard import event_row
 from actors.snapshots import write_snapshot
 from adapters import bus, registry
 from adapters.adoption import Adopter, AdopterError, load_adopter, save_adopters
 from adapters.care import Person, PersonError, id_check_digit, load_person, save_persons, valid_id_number
 from adapters.speaker.requests import DECODE, BroadcastError
-from adapters.telemetry import ChdbBackend, column_names, open_backend, schema
+from adapters.telemetry import ChdbBackend, column_names, event_row, open_backend, schema
 from core.events import DeviceEvent, now_ms
+from core.kinds import DeviceProfile
 from core.settings import Settings
 from ops_center import devices
 from ops_center.access import AccessDenied

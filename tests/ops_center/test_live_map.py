@@ -13,7 +13,6 @@ import pytest_asyncio
 from bokeh.document import Document
 from bokeh.document.events import ColumnsPatchedEvent, ColumnsStreamedEvent
 
-from actors.base import DeviceProfile
 from actors.incident_desk import TICKETS
 from actors.shard import twin_key
 from actors.ticket import TicketActor
@@ -21,6 +20,7 @@ from actors.wristband import WristbandState
 from adapters import bus, registry
 from adapters.bus import INCIDENTS
 from core.incidents import Incident, TicketCommand
+from core.kinds import DeviceProfile
 from core.settings import Settings
 from ops_center.accounts import User
 from ops_center.context import OpsContext

@@ -22,10 +22,10 @@ from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 from tornado.httpserver import HTTPServer
 from tornado.web import Application
 
-from actors.base import DeviceProfile
 from actors.shard import twin_key
 from actors.wristband import WristbandState
 from adapters import bus, registry
+from core.kinds import DeviceProfile
 from core.settings import Settings
 from ops_center import audit
 from ops_center.accounts import SESSIONS, User

@@ -25,9 +25,9 @@ from panel.io.state import set_curdoc
 from panel.models.markup import HTML as PanelHTML
 from tornado.httputil import HTTPHeaders, HTTPServerRequest
 
-from actors.base import DeviceProfile
 from adapters import bus, registry
 from adapters.telemetry import ChdbBackend, open_backend, schema
+from core.kinds import DeviceProfile
 from core.settings import Settings
 from ops_center import audit
 from ops_center.accounts import User

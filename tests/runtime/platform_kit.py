@@ -13,11 +13,11 @@ import msgspec
 import pytest
 import ray
 
-from actors.base import DeviceProfile
-from actors.wristband import WristbandReading
 from adapters import registry
 from adapters.redis_server import free_port
 from core.events import Sample
+from core.kinds import DeviceProfile
+from core.kinds.wristband import WristbandReading
 from core.settings import Settings
 from core.signing import device_key, sign
 from runtime.platform import Platform

@@ -16,13 +16,14 @@ import pytest
 import ray
 import redis
 
-from actors.base import DeviceProfile
 from actors.shard import twin_key
-from actors.wristband import WristbandReading, WristbandState
+from actors.wristband import WristbandState
 from adapters.bus import EVENTS, INCIDENTS
 from adapters.protocols.watch import encode as watch_frame
 from core.events import EVENT_DECODER, WATCH_TCP, Sample
 from core.incidents import TicketEvent
+from core.kinds import DeviceProfile
+from core.kinds.wristband import WristbandReading
 from runtime.platform import Platform
 from sim.load import LoadConfig, LoadRunner
 from tests.runtime.platform_kit import count, platform_settings, post, register, wait

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from actors.base import DeviceProfile
 from actors.beehive import BeehiveActor
 from core.events import DeviceEvent, Message
 from core.geo import distance_m
+from core.kinds import DeviceProfile
 from sim.beehive import BeehiveSim, Scenario, make_profiles
 
 MIN = 60_000

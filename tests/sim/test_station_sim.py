@@ -14,11 +14,11 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
-from actors.base import DeviceProfile
 from actors.station import StationActor
-from actors.station_reading import StationReading
 from adapters import registry
 from core.events import DeviceEvent, Message
+from core.kinds import DeviceProfile
+from core.kinds.station import StationReading
 from sim.scene import render
 from sim.station import StationScript, StationServer, provision_stations
 from sim.station_road import RoadCamera, VehiclePass

@@ -6,10 +6,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from actors.base import DeviceProfile
 from actors.wristband import WristbandActor
 from core.events import Message
 from core.geo import distance_m
+from core.kinds import DeviceProfile
 from sim.wristband import Scenario, WristbandSim, make_profiles
 
 CST = timezone(timedelta(hours=8))

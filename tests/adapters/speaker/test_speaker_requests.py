@@ -6,7 +6,6 @@ import msgspec
 import pytest
 import redis.asyncio as aioredis
 
-from actors.base import DeviceProfile
 from adapters import registry
 from adapters.bus import SPEAKER
 from adapters.speaker.requests import (
@@ -19,6 +18,7 @@ from adapters.speaker.requests import (
     rule_warning,
 )  # fmt: skip
 from core.events import DeviceEvent
+from core.kinds import DeviceProfile
 
 STATION = DeviceProfile(device_id="st-0001", kind="station", village="城关村")
 CAMERA = DeviceProfile(device_id="cam-0001", kind="camera")

@@ -14,7 +14,6 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
-from actors.base import DeviceProfile
 from adapters import registry
 from adapters.bus import DEAD, SPEAKER, STORE
 from adapters.sink import TelemetrySink
@@ -25,6 +24,7 @@ from adapters.speaker.settings import SpeakerSettings
 from adapters.speaker.synth import standard_warnings, wav_seconds
 from adapters.telemetry import DB, SPEAKER_LOG_TABLE, ChdbBackend
 from core.events import now_ms
+from core.kinds import DeviceProfile
 from core.settings import BusSettings, Settings, SinkSettings
 from sim.station import StationScript, StationServer, provision_stations
 
