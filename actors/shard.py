@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any, cast
@@ -13,7 +12,7 @@ import redis.asyncio as aioredis
 from actors.base import DeviceActor
 from actors.kinds import actor_class
 from adapters import registry
-from adapters.bus import DEAD, EVENTS, STORE, Consumer, Entry, Fields, raise_if_cancelled, shard_of, tele_stream
+from adapters.bus import DEAD, EVENTS, STORE, Consumer, Entry, Fields, run_rounds, shard_of, tele_stream
 from adapters.telemetry import EVENTS_TABLE, event_row, reading_row, table_of
 from core.events import DeviceEvent, Message, now_ms
 from core.kinds import DeviceProfile
@@ -22,6 +21,7 @@ from core.settings import Settings
 log = logging.getLogger(__name__)
 
 GROUP = "hosts"
+TRIM_EVERY_S = 10.0  # how often a shard applies bus.retention to its telemetry stream
 
 
 def twin_key(kind: str) -> str:
@@ -162,23 +162,12 @@ class Shard:
         self.stats["dead"] += len(poison) + len(failed)
 
     async def run(self) -> None:
-        """Process until cancelled; a failed batch is retried from the pending list."""
+        """Process until cancelled; a failed batch is retried from the pending list after a restore."""
         await self.start()
-        while True:
-            raise_if_cancelled()
-            try:
-                await self.round()
-                await self.consumer.trim_every(10)
-            except Exception as exc:
-                log.warning("%s round failed, retrying: %s", self.consumer.stream, exc)
-                self.consumer.retry_pending()
-                # the snapshots in Redis are the truth; drop in-memory state touched by the failed batch
-                self.actors.clear()
-                await self._sleep_then_restore()
+        await run_rounds(self.consumer.stream, self.round, [self.consumer], trim_every_s=TRIM_EVERY_S,
+                         recover=self._restore_all)  # fmt: skip
 
-    async def _sleep_then_restore(self) -> None:
-        await asyncio.sleep(0.5)
-        try:
-            await self.start()
-        except Exception as exc:
-            log.warning("%s restore failed: %s", self.consumer.stream, exc)
+    async def _restore_all(self) -> None:
+        """The snapshots in Redis are the truth: drop in-memory state touched by a failed batch and reload."""
+        self.actors.clear()
+        await self.start()
