@@ -1,7 +1,7 @@
 """Elderly-care (意康养) person records: who wears which wristband, kept in the Redis hash `care:persons`.
 
 The record holds personal data (name, ID number, phones); it is never logged, and the operations center masks it
-for roles that do not need it (`ops_center.access.personal`).
+for roles that do not need it (`core.access.personal`).
 """
 
 from __future__ import annotations

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from typing import cast
-
-from actors.incident_desk import COUNTY_DUTY, OFFICERS, TOWNSHIP_DUTY
+from adapters import rosters as roster_store
+from adapters.accounts import FAILS, AccountError, strong_password
 from adapters.push.tokens import add_token, revoke_user
-from ops_center.access import AccessDenied, in_scope, require
-from ops_center.accounts import FAILS, AccountError, User
+from core.access import AccessDenied, User, in_scope, require
 from ops_center.session import OpsSession
-from ops_center.users import strong_password
 
 ROSTER_ZH = {"village": "村值班干部", "township": "乡镇值班员", "county": "县级值班"}
-_ROSTER_KEYS = {"village": OFFICERS, "township": TOWNSHIP_DUTY, "county": COUNTY_DUTY}
 
 
 def _manages(admin: User, user: User) -> bool:
@@ -90,14 +86,8 @@ async def issue_phone_token(session: OpsSession, username: str) -> str:
 async def rosters(session: OpsSession) -> list[tuple[str, str, str]]:
     """Current duty rosters in the admin's area: (roster, place, username)."""
     require(session.user, "users")
-    out = []
-    for kind, key in _ROSTER_KEYS.items():
-        raw = cast(dict[bytes, bytes], await session.ctx.redis.hgetall(key))
-        for place_b, who in sorted(raw.items()):
-            place = place_b.decode()
-            if _place_in_scope(session, kind, place):
-                out.append((ROSTER_ZH[kind], place, who.decode()))
-    return out
+    entries = await roster_store.entries(session.ctx.redis)
+    return [(ROSTER_ZH[kind], place, who) for kind, place, who in entries if _place_in_scope(session, kind, place)]
 
 
 def _place_in_scope(session: OpsSession, kind: str, place: str) -> bool:
@@ -112,7 +102,7 @@ def _place_in_scope(session: OpsSession, kind: str, place: str) -> bool:
 
 async def set_roster(session: OpsSession, kind: str, place: str, username: str) -> None:
     """Put a person on duty: a village's officer, a township's duty officer, or the county's duty officer."""
-    if kind not in _ROSTER_KEYS:
+    if kind not in roster_store.KEYS:
         raise AccessDenied(f"未知值班表 {kind}")
     user = await _target(session, username)
     place = "duty" if kind == "county" else place
@@ -120,5 +110,5 @@ async def set_roster(session: OpsSession, kind: str, place: str, username: str) 
         raise AccessDenied(f"{place} 不在您的管辖范围内")
     if kind == "village" and "officer" not in user.duties:
         raise AccessDenied("村值班干部须具有“村干部”职责")
-    await session.ctx.redis.hset(_ROSTER_KEYS[kind], place, username)
+    await roster_store.assign(session.ctx.redis, kind, place, username)
     await session.audit("roster_set", f"{kind}:{place}", user=username)

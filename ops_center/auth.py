@@ -12,8 +12,9 @@ from typing import Any
 from bokeh.server.auth_provider import AuthProvider
 from tornado.web import RequestHandler
 
-from ops_center import audit
-from ops_center.accounts import AccountError, Accounts, LoginThrottled, User
+from adapters import audit
+from adapters.accounts import AccountError, Accounts, LoginThrottled
+from core.access import User
 
 log = logging.getLogger(__name__)
 COOKIE = "zq_ops"

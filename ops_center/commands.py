@@ -11,9 +11,9 @@ import msgspec
 from actors.incident_desk import TICKETS
 from actors.ticket import TicketActor
 from adapters.bus import COMMANDS, RESULTS
+from core.access import DESK_ACTIONS, AccessDenied, in_scope, require
 from core.events import now_ms
 from core.incidents import TicketCommand
-from ops_center.access import DESK_ACTIONS, AccessDenied, in_scope, require
 from ops_center.archive import archived_ticket
 from ops_center.context import valid_id
 from ops_center.session import OpsSession

@@ -10,9 +10,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from adapters.accounts import Accounts
 from core.gazetteer import Gazetteer, load_gazetteer
 from core.settings import Settings
-from ops_center.accounts import Accounts
 
 Query = Callable[[str], Awaitable[list[dict[str, Any]]]]  # a read-only ClickHouse query (through the store actor)
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$")

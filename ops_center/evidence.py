@@ -8,7 +8,7 @@ from pathlib import Path
 from tornado.web import RequestHandler
 
 from adapters import registry
-from ops_center.access import can, in_scope
+from core.access import can, in_scope
 from ops_center.auth import COOKIE
 from ops_center.context import OpsContext
 

@@ -11,8 +11,7 @@ from typing import Any
 
 import panel as pn
 
-from ops_center.access import can, scope_label
-from ops_center.accounts import DUTY_ZH, LEVEL_ZH
+from core.access import DUTY_ZH, LEVEL_ZH, can, scope_label
 from ops_center.auth import LOGOUT_URL, logout_token
 from ops_center.session import OpsSession
 

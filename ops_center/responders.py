@@ -7,8 +7,8 @@ from typing import Any, NamedTuple
 from geographiclib.geodesic import Geodesic
 
 from actors.ticket_routing import DISPATCHED, IN_PROGRESS
+from core.access import User
 from core.gazetteer import Gazetteer
-from ops_center.accounts import User
 
 BUSY_STATES = (DISPATCHED, IN_PROGRESS)
 

@@ -13,7 +13,7 @@ import panel as pn
 from bokeh.server.server import Server
 from tornado.web import RedirectHandler
 
-from ops_center.access import can
+from core.access import can
 from ops_center.auth import SessionAuth
 from ops_center.context import OpsContext
 from ops_center.evidence import EvidenceHandler

@@ -9,8 +9,8 @@ from typing import Any
 
 import panel as pn
 
-from ops_center import audit
-from ops_center.accounts import User
+from adapters import audit
+from core.access import User
 from ops_center.auth import COOKIE
 from ops_center.context import OpsContext
 

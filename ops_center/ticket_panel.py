@@ -15,9 +15,9 @@ from actors.kinds import device_kinds
 from actors.ticket import TicketActor
 from actors.ticket_routing import ACTION_ZH, TRANSITIONS
 from adapters.telemetry import table_of
+from core.access import DESK_ACTIONS, AccessDenied, can, in_scope
 from core.events import WATCH_TCP
 from ops_center import commands
-from ops_center.access import DESK_ACTIONS, AccessDenied, can, in_scope
 from ops_center.context import sql_str
 from ops_center.labels import SEVERITY_ZH, local_time
 from ops_center.notice import notice

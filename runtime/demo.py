@@ -14,13 +14,13 @@ from typing import cast
 import msgspec
 import ray
 import redis
-from ops_center.accounts import Accounts
-from ops_center.users import create_demo_accounts
 
-from actors.incident_desk import OFFICERS
 from actors.kinds import actor_class
+from adapters.accounts import Accounts
+from adapters.accounts_cli import create_demo_accounts
 from adapters.bus import EVENTS, INCIDENTS, Entry
 from adapters.push.tokens import add_token
+from adapters.rosters import OFFICERS
 from core.events import EVENT_DECODER
 from core.incidents import TicketEvent
 from core.settings import Settings, load_settings
@@ -90,7 +90,7 @@ def main() -> None:
         print(video.describe() if video else "Video            off (serve.enabled is false)", flush=True)
         made = asyncio.run(_accounts(platform.redis_url, settings))
         if made:  # shown once: a later `make demo` on the same var/ keeps them and prints nothing
-            print("Demo accounts    (shown once; `python -m ops_center.users passwd NAME` resets one)", flush=True)
+            print("Demo accounts    (shown once; `python -m adapters.accounts_cli passwd NAME` resets one)", flush=True)
             for username, name, password in made:
                 print(f"                 {username:<18} {password:<16} {name}", flush=True)
         _tail_events(client, stopped)

@@ -20,10 +20,10 @@ import redis.asyncio as aioredis
 import websockets
 from websockets.asyncio.client import connect
 
-from actors.incident_desk import OFFICERS
 from adapters import registry
 from adapters.push.tokens import add_token
 from adapters.redis_server import free_port
+from adapters.rosters import OFFICERS
 from core.events import Sample
 from core.gazetteer import load_gazetteer
 from core.kinds import DeviceProfile

@@ -35,6 +35,8 @@ from actors.shard import twin_key
 from actors.station import StationState
 from actors.wristband import WristbandState
 from adapters import registry
+from adapters.accounts import Accounts
+from adapters.accounts_cli import create_demo_accounts
 from adapters.redis_server import free_port
 from core.events import Sample, now_ms
 from core.gazetteer import load_gazetteer
@@ -42,8 +44,6 @@ from core.kinds import DeviceProfile
 from core.kinds.wristband import WristbandReading
 from core.settings import Settings
 from core.signing import device_key, sign
-from ops_center.accounts import Accounts
-from ops_center.users import create_demo_accounts
 from runtime.platform import Platform
 from sim.fleet import build_fleet, provision
 

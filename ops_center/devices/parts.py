@@ -20,8 +20,8 @@ from actors.base import DeviceActor
 from actors.kinds import device_kinds
 from actors.shard import twin_key
 from adapters.telemetry import DB, EVENTS_TABLE, table_of
+from core.access import personal
 from core.kinds import DeviceProfile
-from ops_center.access import personal
 from ops_center.context import OpsContext, sql_str
 from ops_center.labels import KIND_ZH, LOCAL_OFFSET_MS, SEVERITY_ZH, STATUS_COLOR, STATUS_ZH
 from ops_center.labels import local_time as _local_time

@@ -12,8 +12,8 @@ import param
 from actors.station import StationActor
 from adapters.speaker.requests import MAX_CHARS, OPERATOR, BroadcastError, clean_text, request_broadcast
 from adapters.telemetry import DB, SPEAKER_LOG_TABLE
+from core.access import AccessDenied, can, in_scope, personal
 from core.kinds import DeviceProfile
-from ops_center.access import AccessDenied, can, in_scope, personal
 from ops_center.context import sql_str
 from ops_center.devices.camera import evidence_url
 from ops_center.devices.parts import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import panel as pn
 
-from ops_center.accounts import AccountError
+from adapters.accounts import AccountError
 from ops_center.notice import notice_html
 from ops_center.session import OpsSession
 

@@ -8,9 +8,9 @@ from typing import Any
 import pandas as pd
 import panel as pn
 
+from adapters.accounts import AccountError
+from core.access import DUTY_ZH, LEVEL_ZH, AccessDenied, User
 from ops_center import admin
-from ops_center.access import AccessDenied
-from ops_center.accounts import DUTY_ZH, LEVEL_ZH, AccountError, User
 from ops_center.notice import notice_html
 from ops_center.session import OpsSession
 

@@ -6,8 +6,8 @@ import pandas as pd
 import panel as pn
 
 from actors.ticket_routing import ACTION_ZH
-from ops_center import audit
-from ops_center.access import audit_in_scope
+from adapters import audit
+from core.access import audit_in_scope
 from ops_center.labels import local_time
 from ops_center.session import OpsSession
 

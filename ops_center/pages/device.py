@@ -6,9 +6,9 @@ import logging
 
 import panel as pn
 
+from core.access import AccessDenied, in_scope
 from core.kinds import DeviceProfile
 from ops_center import devices
-from ops_center.access import AccessDenied, in_scope
 from ops_center.context import valid_id
 from ops_center.devices.parts import error_line, note
 from ops_center.session import OpsSession

@@ -7,8 +7,8 @@ from typing import Any
 import pandas as pd
 import panel as pn
 
+from core.access import in_scope
 from core.events import now_ms
-from ops_center.access import in_scope
 from ops_center.context import valid_id
 from ops_center.labels import SEVERITY_ZH
 from ops_center.notice import notice

@@ -15,7 +15,7 @@ from bokeh.models import ColumnDataSource, HoverTool, TapTool, WMTSTileSource
 from bokeh.models.annotations import LabelSet
 from bokeh.plotting import figure
 
-from ops_center.access import in_scope
+from core.access import in_scope
 from ops_center.labels import KIND_ZH, SEVERITY_COLOR, SEVERITY_ZH, STATUS_COLOR, STATUS_ZH
 from ops_center.live import Device, LiveState, mercator
 from ops_center.session import OpsSession

@@ -11,9 +11,10 @@ import pytest
 import redis.asyncio as aioredis
 from test_incident_flow import _next, _phone, _token
 
-from actors.incident_desk import OFFICERS, IncidentDesk
+from actors.incident_desk import IncidentDesk
 from adapters.bus import COMMANDS, DEAD, DISPATCH, EVENTS, INCIDENTS, RESULTS
 from adapters.reports import submit_report
+from adapters.rosters import OFFICERS
 from core.events import DeviceEvent
 from core.incidents import Dispatch, TicketCommand, TicketEvent
 from core.settings import Settings

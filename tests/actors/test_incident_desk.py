@@ -9,9 +9,10 @@ import msgspec
 import pytest
 import redis.asyncio as aioredis
 
-from actors.incident_desk import COUNTY_DUTY, OFFICERS, TICKETS, TOWNSHIP_DUTY, IncidentDesk
+from actors.incident_desk import TICKETS, IncidentDesk
 from adapters.bus import DISPATCH, EVENTS, INCIDENTS, RESULTS
 from adapters.reports import submit_report
+from adapters.rosters import COUNTY_DUTY, OFFICERS, TOWNSHIP_DUTY
 from core.events import DeviceEvent
 from core.incidents import Dispatch, TicketEvent
 from core.settings import Settings

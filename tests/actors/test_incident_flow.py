@@ -16,9 +16,9 @@ import redis
 import redis.asyncio as aioredis
 from websockets.asyncio.client import connect
 
-from actors.incident_desk import OFFICERS
 from adapters.bus import RESULTS
 from adapters.push.tokens import add_token
+from adapters.rosters import OFFICERS
 from core.events import Sample
 from core.incidents import TicketCommand
 from core.kinds import DeviceProfile

@@ -15,9 +15,9 @@ import redis
 import redis.asyncio as aioredis
 from websockets.asyncio.client import connect
 
-from actors.incident_desk import OFFICERS
 from adapters.bus import INCIDENTS
 from adapters.push.tokens import add_token
+from adapters.rosters import OFFICERS
 from core.incidents import TicketEvent
 from runtime.platform import Platform
 from sim.camera import CameraServer, provision_cameras

@@ -16,11 +16,12 @@ import pytest
 import redis.asyncio as aioredis
 from e2e_kit import CHROMIUM, arun, ops_url, wait, with_redis
 from e2e_kit import login as form_login
-from ops_center.accounts import Accounts, User
-from ops_center.users import create_demo_accounts, strong_password
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
+from adapters.accounts import Accounts, strong_password
+from adapters.accounts_cli import create_demo_accounts
 from adapters.redis_server import free_port
+from core.access import User
 from core.gazetteer import load_gazetteer
 from runtime.platform import Platform
 from tests.runtime.platform_kit import platform_settings

@@ -16,12 +16,12 @@ from playwright.sync_api import BrowserContext, Page, expect
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from adapters import registry
+from adapters import audit, registry
 from adapters.bus import COMMANDS
+from core.access import AccessDenied
 from core.incidents import TicketCommand
 from core.kinds import DeviceProfile
-from ops_center import audit, commands
-from ops_center.access import AccessDenied
+from ops_center import commands
 from ops_center.context import OpsContext
 from ops_center.layout import page_modules
 from ops_center.session import OpsSession

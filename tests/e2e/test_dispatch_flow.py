@@ -16,12 +16,12 @@ from playwright.sync_api import Browser, Page
 from actors.incident_desk import TICKETS
 from actors.ticket import TicketActor
 from adapters import registry
+from adapters.audit import recent
 from adapters.bus import RESULTS
 from adapters.push.tokens import add_token
 from core.events import Sample
 from core.kinds import DeviceProfile
 from core.kinds.wristband import WristbandReading
-from ops_center.audit import recent
 from runtime.platform import Platform
 from tests.runtime.platform_kit import post
 

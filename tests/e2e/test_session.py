@@ -12,10 +12,10 @@ import pytest
 import ray
 import redis.asyncio as aioredis
 from e2e_kit import ops_url, wait, wait_drawn, with_redis
-from ops_center.accounts import SESSIONS
 from playwright.sync_api import Browser, BrowserContext, Page, WebSocket, expect
 
-from ops_center import users
+from adapters import accounts_cli
+from adapters.accounts import SESSIONS
 from runtime.platform import Platform
 
 pytestmark = pytest.mark.slow
@@ -91,7 +91,7 @@ def test_five_wrong_passwords_lock_the_account_until_unlocked(
 
     monkeypatch.setenv("REDIS_URL", ops_platform.redis_url)
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:  # the CLI runs its own event loop
-        assert pool.submit(users.main, ["unlock", "fengdie_op"]).result() == 0
+        assert pool.submit(accounts_cli.main, ["unlock", "fengdie_op"]).result() == 0
     assert _try_login(page, base, "fengdie_op", right) == ""
     wait_drawn(page)
     assert page.url.endswith("/map")

@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from actors.incident_desk import COUNTY_DUTY, OFFICERS
 from adapters import bus
+from adapters.accounts import AccountError
+from adapters.audit import recent
 from adapters.push.tokens import user_for
+from adapters.rosters import COUNTY_DUTY, OFFICERS
+from core.access import AccessDenied, User
 from core.settings import Settings
 from ops_center import admin
-from ops_center.access import AccessDenied
-from ops_center.accounts import AccountError, User
-from ops_center.audit import recent
 from ops_center.context import OpsContext
 from ops_center.pages.audit import audit_frame
 from ops_center.session import OpsSession

@@ -16,10 +16,9 @@ from actors.ticket import TicketActor
 from actors.ticket_routing import CLOSED
 from adapters import bus
 from adapters.telemetry import ChdbBackend, column_names, schema
+from core.access import AccessDenied, User
 from core.incidents import Incident, TicketCommand
 from core.settings import Settings
-from ops_center.access import AccessDenied
-from ops_center.accounts import User
 from ops_center.commands import load_ticket
 from ops_center.context import OpsContext
 from ops_center.session import OpsSession

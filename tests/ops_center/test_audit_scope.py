@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from adapters import bus
+from adapters import audit, bus
+from core.access import User
 from core.settings import Settings
-from ops_center import audit
-from ops_center.accounts import User
 from ops_center.context import OpsContext
 from ops_center.pages.audit import visible_records
 from ops_center.session import OpsSession

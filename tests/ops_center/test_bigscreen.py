@@ -21,13 +21,13 @@ from actors.wristband import WristbandActor, WristbandState
 from adapters import registry
 from adapters.adoption import Adopter, save_adopters
 from adapters.telemetry import ChdbBackend, column_names, reading_row, schema
+from core.access import User
 from core.events import Message
 from core.gazetteer import load_gazetteer
 from core.incidents import Incident, TicketCommand, TicketEvent
 from core.kinds import DeviceProfile
 from core.kinds.beehive import BeehiveReading
 from core.settings import Settings
-from ops_center.accounts import User
 from ops_center.context import OpsContext
 from ops_center.live import LiveState
 from ops_center.pages.bigscreen import ScreenView, hives_html

@@ -13,13 +13,12 @@ import pytest_asyncio
 
 from actors.incident_desk import IncidentDesk
 from adapters import bus
+from adapters.audit import recent
 from adapters.bus import COMMANDS
 from adapters.reports import submit_report
+from core.access import AccessDenied, User
 from core.settings import Settings
 from ops_center import commands
-from ops_center.access import AccessDenied
-from ops_center.accounts import User
-from ops_center.audit import recent
 from ops_center.context import OpsContext
 from ops_center.live import LiveState
 from ops_center.responders import candidates

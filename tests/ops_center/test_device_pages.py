@@ -17,16 +17,15 @@ import redis.asyncio as aioredis
 from actors.snapshots import write_snapshot
 from adapters import bus, registry
 from adapters.adoption import Adopter, AdopterError, load_adopter, save_adopters
+from adapters.audit import recent
 from adapters.care import Person, PersonError, id_check_digit, load_person, save_persons, valid_id_number
 from adapters.speaker.requests import DECODE, BroadcastError
 from adapters.telemetry import ChdbBackend, column_names, event_row, open_backend, schema
+from core.access import AccessDenied, User
 from core.events import DeviceEvent, now_ms
 from core.kinds import DeviceProfile
 from core.settings import Settings
 from ops_center import devices
-from ops_center.access import AccessDenied
-from ops_center.accounts import User
-from ops_center.audit import recent
 from ops_center.context import OpsContext
 from ops_center.devices import beehive, camera, generic, kind_module, station, wristband
 from ops_center.devices.parts import Section, recent_events

@@ -19,10 +19,10 @@ from actors.ticket import TicketActor
 from actors.wristband import WristbandState
 from adapters import bus, registry
 from adapters.bus import INCIDENTS
+from core.access import User
 from core.incidents import Incident, TicketCommand
 from core.kinds import DeviceProfile
 from core.settings import Settings
-from ops_center.accounts import User
 from ops_center.context import OpsContext
 from ops_center.live import LiveState
 from ops_center.pages.map import STATUS_COLOR, MapView

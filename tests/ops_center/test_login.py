@@ -24,11 +24,11 @@ from tornado.web import Application
 
 from actors.shard import twin_key
 from actors.wristband import WristbandState
-from adapters import bus, registry
+from adapters import audit, bus, registry
+from adapters.accounts import SESSIONS
+from core.access import User
 from core.kinds import DeviceProfile
 from core.settings import Settings
-from ops_center import audit
-from ops_center.accounts import SESSIONS, User
 from ops_center.auth import COOKIE, CSRF_COOKIE, LOGIN_URL, LOGOUT_URL, SessionAuth, logout_token
 from ops_center.context import OpsContext
 from ops_center.live import LiveState

@@ -25,12 +25,11 @@ from panel.io.state import set_curdoc
 from panel.models.markup import HTML as PanelHTML
 from tornado.httputil import HTTPHeaders, HTTPServerRequest
 
-from adapters import bus, registry
+from adapters import audit, bus, registry
 from adapters.telemetry import ChdbBackend, open_backend, schema
+from core.access import User
 from core.kinds import DeviceProfile
 from core.settings import Settings
-from ops_center import audit
-from ops_center.accounts import User
 from ops_center.auth import COOKIE, SessionAuth
 from ops_center.context import OpsContext, valid_id
 from ops_center.layout import page_modules

@@ -18,14 +18,15 @@ from push_kit import ORIGIN, ask, dispatch, open_ws, recv, refused, xadd
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from adapters.accounts import Accounts
+from adapters.audit import recent
 from adapters.push.server import CLOSE_REVOKED
 from adapters.push.store import COMMANDS
 from adapters.push.tokens import ACCOUNTS, add_token, user_for
+from core.access import User
 from core.incidents import TicketCommand
 from core.settings import Settings
 from ops_center import admin
-from ops_center.accounts import Accounts, User
-from ops_center.audit import recent
 from ops_center.context import OpsContext
 from ops_center.session import OpsSession
 
@@ -61,7 +62,7 @@ async def test_disabling_from_the_command_line_closes_the_phone_and_refuses_its_
     async with open_ws(service, token) as ws:
         assert await ask(ws, {"type": "ping"}) == {"type": "pong"}
         env = {**os.environ, "REDIS_URL": redis_url}
-        cli = [sys.executable, "-m", "ops_center.users", "disable", "jd_resp"]
+        cli = [sys.executable, "-m", "adapters.accounts_cli", "disable", "jd_resp"]
         await asyncio.to_thread(subprocess.run, cli, env=env, check=True, capture_output=True, timeout=120)
         assert await closed_code(ws) == CLOSE_REVOKED  # closed by the push process, told over Redis
     assert await user_for(r, token) is None

@@ -1,32 +1,19 @@
 """Accounts in real Redis: the password policy, argon2 hashes, the idle and absolute timeouts, lockout under
-concurrency, the per-address limit, kiosk sessions, disabled accounts, ending sessions."""
+concurrency, the per-address limit, disabled accounts, ending sessions."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
+from adapters.accounts import ADDRESS_LOGINS, SESSIONS, USERS, AccountError, Accounts, LoginThrottled
+from core.access import User
 from core.events import now_ms
-from core.settings import OpsSettings, Settings
-from ops_center.access import can
-from ops_center.accounts import (
-    ADDRESS_LOGINS,
-    DUTY_ZH,
-    SESSIONS,
-    USERS,
-    AccountError,
-    Accounts,
-    LoginThrottled,
-    User,
-)
-from ops_center.context import OpsContext
-from ops_center.session import OpsSession
+from core.settings import OpsSettings
 
 GOOD = "Quiet-river-42"
 pytestmark = pytest.mark.asyncio
@@ -175,24 +162,3 @@ async def test_a_session_ends_at_its_absolute_limit_however_active(accounts: Acc
     assert await accounts.session_user(sid, touch=False) is None
     await accounts.redis.set(SESSIONS + "old-format", "lijie_op", ex=300)  # stored by the release without a limit
     assert await accounts.session_user("old-format") is None
-
-
-async def test_only_a_kiosk_accounts_session_is_kept_alive_by_a_self_refreshing_page(
-    accounts: Accounts, var_dir: Path
-) -> None:  # fmt: skip
-    async def no_query(sql: str) -> list[dict[str, Any]]:
-        return []
-
-    ctx = OpsContext(Settings(var_dir=var_dir), accounts.redis, no_query)
-    ctx.accounts = accounts
-    kiosk = User(username="screen1", name="狼岔坝村大屏", level="village", duties=["kiosk"], township="大川镇",
-                 village="狼岔坝村")  # fmt: skip
-    assert can(kiosk, "screen") and not can(kiosk, "view") and DUTY_ZH["kiosk"] == "大屏展示"
-    for user in (kiosk, _user()):
-        await accounts.create(user, GOOD)
-        _, sid = await accounts.login(user.username, GOOD)
-        await accounts.redis.expire(SESSIONS + sid, 20)
-        session = OpsSession(ctx, user, sid, "127.0.0.1")
-        assert await session.check(refreshes=True)
-        refreshed = await accounts.redis.ttl(SESSIONS + sid) > 20
-        assert refreshed == (user is kiosk), user.username  # an operator's big screen does not keep them logged in

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import redis.asyncio as aioredis
 
+from adapters.accounts import USER_SESSIONS, Accounts
+from core.access import User
 from core.settings import OpsSettings
-from ops_center.accounts import USER_SESSIONS, Accounts, User
 
 
 @pytest.mark.asyncio
