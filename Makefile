@@ -36,7 +36,7 @@ test: $(STAMP) system-deps models
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP) system-deps
-	$(BIN)/python -m sim.bench pipeline --seconds 60 --json
+	$(BIN)/python -m runtime.bench pipeline --seconds 60 --json
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

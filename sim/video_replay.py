@@ -1,4 +1,4 @@
-"""`python -m sim.bench video --replay`: scenario scripts through the same perception and camera actors, off line.
+"""`python -m runtime.bench video --replay`: scenario scripts through the same perception and camera actors, off line.
 
 No wall clock, no Serve, no Redis: each camera's frames are rendered at their scene times, JPEG-compressed like
 the MJPEG server sends them, detected by the model in this process (serve.detector.YoloModel) and stepped through

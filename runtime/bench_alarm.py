@@ -1,4 +1,4 @@
-"""`python -m sim.bench alarm`: SOS and fall alarms from the edge to the duty officer's phone, under background load."""
+"""`python -m runtime.bench alarm`: SOS and fall alarms from the edge to the duty officer's phone, under load."""
 
 from __future__ import annotations
 

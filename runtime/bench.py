@@ -1,4 +1,4 @@
-"""Benchmarks: `python -m sim.bench pipeline|alarm|detector|video|ops --json` (see README, docs/benchmarks.md)."""
+"""Benchmarks: `python -m runtime.bench pipeline|alarm|detector|video|ops --json` (see README, docs/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -137,7 +137,7 @@ def pipeline(seconds: float, wristbands: int, hives: int, rate: float, watch_sha
 
 def main() -> None:
     """Command line entry point."""
-    parser = argparse.ArgumentParser(prog="python -m sim.bench", description="Platform benchmarks.")
+    parser = argparse.ArgumentParser(prog="python -m runtime.bench", description="Platform benchmarks.")
     sub = parser.add_subparsers(dest="bench", required=True)
     p = sub.add_parser("pipeline", help="devices -> ingest -> streams -> hosts -> ClickHouse")
     p.add_argument("--seconds", type=float, default=60)
@@ -178,11 +178,11 @@ def main() -> None:
     o.add_argument("--json", action="store_true", help="print one JSON line")
     args = parser.parse_args()
     if args.bench == "ops":
-        from sim.bench_ops import ops
+        from runtime.bench_ops import ops
 
         result = ops(args.seconds, args.sos, args.wristbands, args.hives, args.cameras, args.stations)
     elif args.bench == "video":
-        from sim.bench_video import video
+        from runtime.bench_video import video
 
         if args.replay:
             from sim.video_replay import replay
@@ -195,7 +195,7 @@ def main() -> None:
 
         result = detector(args.model, args.frames, args.cameras, args.batch_size, args.threads, args.rounds)
     elif args.bench == "alarm":
-        from sim.bench_alarm import alarm
+        from runtime.bench_alarm import alarm
 
         result = alarm(args.seconds, args.background_rate, args.events, args.wristbands, args.hives)
     else:

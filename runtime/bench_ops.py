@@ -1,4 +1,4 @@
-"""`python -m sim.bench ops`: the operations center at county scale, measured in headless Chromium.
+"""`python -m runtime.bench ops`: the operations center at county scale, measured in headless Chromium.
 
 The fleet (5,000 wristbands, 500 hives, 400 cameras, 50 stations) is registered and its twins are rewritten at
 1 Hz by a writer process that HSETs `twin:<kind>` directly ("twin_writer": "direct"): it stands in for the device
@@ -266,7 +266,7 @@ async def _measure(platform: Platform, profiles: list[DeviceProfile], seconds: f
     bands = sos_bands(profiles, sos)
     counts = ",".join(str(sum(p.kind == k for p in profiles)) for k in ("wristband", "beehive", "camera", "station"))
     env = {**os.environ, "REDIS_URL": platform.redis_url}  # not on the command line: it carries the password
-    writer = subprocess.Popen([sys.executable, "-m", "sim.bench_ops", counts, str(sos)], env=env)
+    writer = subprocess.Popen([sys.executable, "-m", "runtime.bench_ops", counts, str(sos)], env=env)
     ops = ray.get(platform.ops.stats.remote())
     proc, base = psutil.Process(ops["pid"]), f"http://127.0.0.1:{ops['port']}"
     out: dict[str, Any] = {"devices": len(profiles), "twin_writer": "direct", "seconds": seconds}
@@ -342,8 +342,8 @@ def ops(seconds: float, sos: int, wristbands: int, hives: int, cameras: int, sta
 
 
 def main() -> None:
-    """The twin writer's entry point: `REDIS_URL=... python -m sim.bench_ops W,H,C,S SOS`."""
-    parser = argparse.ArgumentParser(description="Twin writer of the ops benchmark (started by sim.bench ops).")
+    """The twin writer's entry point: `REDIS_URL=... python -m runtime.bench_ops W,H,C,S SOS`."""
+    parser = argparse.ArgumentParser(description="Twin writer of the ops benchmark (started by runtime.bench ops).")
     parser.add_argument("counts", help="wristbands,hives,cameras,stations")
     parser.add_argument("sos", type=int, help="last wristbands left to the real host (they send the SOS alarms)")
     args = parser.parse_args()

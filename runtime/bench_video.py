@@ -1,4 +1,4 @@
-"""`python -m sim.bench video`: held-out scenario scripts through cameras -> Serve -> rules, scored per scenario."""
+"""`python -m runtime.bench video`: held-out scenario scripts through cameras -> Serve -> rules, scored per scenario."""
 
 from __future__ import annotations
 
