@@ -103,7 +103,10 @@ class SpeakerService:
     async def drain(self) -> None:
         """Wait until every queued request has been delivered or given up."""
         while self._workers:
-            await asyncio.gather(*list(self._workers.values()), return_exceptions=True)
+            tasks = list(self._workers.values())
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for device_id in [d for d, t in self._workers.items() if t in tasks]:  # one cancelled before it ran
+                del self._workers[device_id]
 
     async def run(self) -> None:
         """Consume until cancelled; a failed read is retried from the pending list."""
