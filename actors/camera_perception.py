@@ -15,6 +15,7 @@ from trackers import ByteTrackTracker
 from actors.base import DeviceActor
 from actors.snapshots import draw_scene, encode_jpeg
 from actors.video_config import VideoConfig, VideoModels
+from core.clock import local_time
 from core.events import DeviceEvent, now_ms
 from core.kinds import DeviceProfile
 from core.kinds.camera import CameraReading
@@ -164,14 +165,9 @@ class CameraPerception:
             for d, t in zip(dets, ids, strict=True)
         ]
         name = CAMERA_LABELS.get(event.type) or DeviceActor.label(event.type)
-        title = f"{self.profile.device_id} {name} {_when(event.ts)}"
+        title = f"{self.profile.device_id} {name} {local_time(event.ts)}"
         extra = event.detail.get("zone") or event.detail.get("line")
         if extra:
             title += f" [{extra}]"
         image = draw_scene(frame, to_sv(dets, ids), labels, self.config.zones, self.config.lines, title)
         return encode_jpeg(image, self.config.snapshot_quality)
-
-
-def _when(ts: int) -> str:
-    """Local (UTC+8) time of day for a picture title."""
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts / 1000 + 8 * 3600))

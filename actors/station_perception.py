@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +17,7 @@ from actors.snapshots import draw_scene, encode_jpeg
 from actors.station_config import StationParams
 from actors.station_reading import count_riders, plate_box
 from actors.video_config import VideoConfig, VideoModels, Zone
+from core.clock import local_time
 from core.events import DeviceEvent
 from core.kinds import DeviceProfile
 from core.kinds.station import StationReading
@@ -59,7 +59,7 @@ def upscale(crop: np.ndarray, width: int) -> np.ndarray:
 
 
 class StationPerception:
-    """Per-station perception (contract C): frame -> StationReading; event -> annotated JPEG."""
+    """Per-station perception (a video_config.Perception): frame -> StationReading; event -> annotated JPEG."""
 
     def __init__(self, profile: DeviceProfile, config: VideoConfig, models: VideoModels) -> None:
         if config.station is None:
@@ -90,7 +90,7 @@ class StationPerception:
             found = await self._detect(frame, self.config.model)
         except Exception as exc:  # the model being down is not a dead camera: the picture still counts
             self.errors += 1
-            log.warning("劝导站 %s 检测模型调用失败: %s", self.profile.device_id, f"{exc}"[:200])
+            log.warning("station %s: detector call failed: %s", self.profile.device_id, f"{exc}"[:200])
             self.latest = []
             return StationReading(frame=True, still=still, analysed=False)
         people = [d for d in found if d.label == PERSON]
@@ -143,7 +143,7 @@ class StationPerception:
         try:
             found = await asyncio.gather(*jobs)
         except Exception as exc:  # no rider count this frame, the rest of the reading stands
-            log.warning("劝导站 %s 乘员检测失败: %s", self.profile.device_id, f"{exc}"[:200])
+            log.warning("station %s: rider detection failed: %s", self.profile.device_id, f"{exc}"[:200])
             return []
         return [d for dets in found for d in dets if d.label == PERSON]
 
@@ -168,7 +168,7 @@ class StationPerception:
         try:
             read: PlateRead | None = await self.models.plate_reader().read.remote(crop)
         except Exception as exc:  # a failed read costs this frame's read, not the station
-            log.warning("劝导站 %s 车牌识别失败: %s", self.profile.device_id, f"{exc}"[:200])
+            log.warning("station %s: plate reading failed: %s", self.profile.device_id, f"{exc}"[:200])
             return
         if read is not None and read.valid and (memo.best is None or read.score > memo.best.score):
             memo.best = read
@@ -193,7 +193,7 @@ class StationPerception:
         labels = [self._label(t, d, event) for t, d in boxes]
         dets = to_sv([d for _, d in boxes], [t for t, _ in boxes])
         name = STATION_LABELS.get(event.type) or DeviceActor.label(event.type)
-        title = f"{self.profile.device_id} {name} {_when(event.ts)}"
+        title = f"{self.profile.device_id} {name} {local_time(event.ts)}"
         image = draw_scene(scene, dets, labels, [self.measure], (), title)
         return encode_jpeg(image, self.config.snapshot_quality)
 
@@ -208,8 +208,3 @@ class StationPerception:
         if d.get("direction"):
             parts.append(str(d["direction"]))
         return " ".join(parts)
-
-
-def _when(ts: int) -> str:
-    """Local (UTC+8) time of day for a picture title."""
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts / 1000 + 8 * 3600))

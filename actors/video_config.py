@@ -10,19 +10,13 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from actors.station_config import StationParams
+from core.clock import local_hour
 from core.events import DeviceEvent
 from core.kinds import DeviceProfile
 from core.vision import SCENE_CLASSES
 
 Point = tuple[float, float]
 Direction = Literal["left_to_right", "right_to_left"]
-LOCAL_UTC_OFFSET_H = 8  # Zhouqu keeps Beijing time (UTC+8); zone hours and night hours are local
-HOUR_MS = 3_600_000
-
-
-def local_hour(now: int) -> int:
-    """Local (UTC+8) hour of day, 0-23, of a time in ms since the epoch."""
-    return (now // HOUR_MS + LOCAL_UTC_OFFSET_H) % 24
 
 
 def in_hours(hours: tuple[int, int], now: int) -> bool:
@@ -236,7 +230,7 @@ def load_video_config(profile: DeviceProfile, model: type[VideoConfig] = VideoCo
         raise VideoConfigError(f"device {profile.device_id}: invalid video params: {faults}") from None
 
 
-# --- what the video host gives perception, and what perception must offer (contract C) ----------------------------
+# --- what the video host gives perception, and what perception must offer (VideoModels, Perception) -------------------
 
 
 class RemoteMethod(Protocol):

@@ -107,13 +107,13 @@ class VideoShard:
                 actor = self.cls.restore(profile, blob) if blob else self.cls(profile)
                 self.stats["restored"] += blob is not None
             except msgspec.DecodeError as exc:
-                log.error("设备 %s: 快照无法恢复 (%s)，从初始状态开始", did, exc)
+                log.error("device %s: its saved state could not be restored (%s), starting afresh", did, exc)
                 actor = self.cls(profile)
             config = cast(Any, actor).config
             perception = cast(Any, self.cls).perception(profile, config, self.models)
         except Exception as exc:  # bad params: this device is not hosted, the shard goes on
             self.rejected[did] = str(exc)[:500]
-            log.error("设备 %s 配置无效，未接入: %s", did, str(exc)[:500])
+            log.error("device %s has an invalid configuration, not connected: %s", did, str(exc)[:500])
             return
         source = FrameSource(did, config.source, fps=config.fps, loop=config.loop, clock=self.clock).start()
         hosted = Hosted(profile, actor, perception, source)
@@ -143,7 +143,7 @@ class VideoShard:
                 h.counts["errors"] += 1
                 self.stats["errors"] += 1
                 if h.counts["errors"] in (1, 10, 100) or h.counts["errors"] % 1000 == 0:
-                    log.warning("设备 %s 处理失败 (第 %d 次): %s", h.profile.device_id, h.counts["errors"], exc)
+                    log.warning("device %s: processing failed (%d): %s", h.profile.device_id, h.counts["errors"], exc)
             due += period
             now = time.monotonic()
             if due < now - period:  # fell behind (slow model): skip the missed samples rather than burst
@@ -188,7 +188,7 @@ class VideoShard:
         if errors > h.logged_errors:
             if h.logged_errors == 0 or errors // 100 > h.logged_errors // 100:
                 err = getattr(h.perception, "last_error", "")
-                log.warning("设备 %s: 模型调用失败 %d 次，最近一次: %s", h.profile.device_id, errors, err)
+                log.warning("device %s: model calls failed %d times, the latest: %s", h.profile.device_id, errors, err)
             self.stats["model_errors"] += errors - h.logged_errors
             h.counts["model_errors"] = h.logged_errors = errors
 
@@ -199,7 +199,7 @@ class VideoShard:
                 jpeg = await asyncio.to_thread(h.perception.annotate, frame, e)
                 rel = await asyncio.to_thread(write_snapshot, self.var_dir, h.profile.device_id, e.event_id, jpeg)
             except Exception as exc:  # an event without its picture is better than no event
-                log.warning("设备 %s: 事件 %s 的截图保存失败: %s", h.profile.device_id, e.type, exc)
+                log.warning("device %s: saving the snapshot of event %s failed: %s", h.profile.device_id, e.type, exc)
                 continue
             e.detail = {**e.detail, "snapshot": rel}
             self.stats["snapshots"] += 1
@@ -227,7 +227,7 @@ class VideoShard:
                 try:
                     await self.refresh()
                 except Exception as exc:
-                    log.warning("视频主机 %s#%d 读取设备登记失败: %s", self.kind, self.shard, exc)
+                    log.warning("video host %s#%d: reading the device registry failed: %s", self.kind, self.shard, exc)
                 if time.monotonic() - swept >= SWEEP_EVERY_S:
                     swept = time.monotonic()
                     try:

@@ -7,12 +7,12 @@ from typing import Any, ClassVar, NamedTuple
 import msgspec
 
 from actors.base import BaseState, DeviceActor
+from core.clock import local_hour
 from core.events import DeviceEvent, Message
 from core.geo import Geofence, distance_m
 from core.kinds import DeviceProfile
 from core.kinds.wristband import WristbandReading
 
-LOCAL_OFFSET_MS = 8 * 3_600_000  # China Standard Time (UTC+8, no daylight saving)
 ALARMS = ("sos", "fall")
 
 
@@ -165,7 +165,7 @@ class WristbandActor(DeviceActor[WristbandReading]):
         """Whether the fence policy applies at device time ts (night hours are local time, UTC+8)."""
         if self._param("fence_policy", "night") == "always":
             return True
-        hour = (ts + LOCAL_OFFSET_MS) // 3_600_000 % 24
+        hour = local_hour(ts)
         start, end = self._param("night_start", 20), self._param("night_end", 6)
         if start <= end:
             return start <= hour < end

@@ -16,10 +16,11 @@ from actors.ticket import TicketActor
 from actors.ticket_routing import ACTION_ZH, TRANSITIONS
 from adapters.telemetry import table_of
 from core.access import DESK_ACTIONS, AccessDenied, can, in_scope
+from core.clock import local_time
 from core.events import WATCH_TCP
 from ops_center import commands
 from ops_center.context import sql_str
-from ops_center.labels import SEVERITY_ZH, local_time
+from ops_center.labels import SEVERITY_ZH
 from ops_center.notice import notice
 from ops_center.responders import candidates
 from ops_center.session import OpsSession

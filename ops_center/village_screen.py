@@ -17,9 +17,9 @@ import redis.asyncio as aioredis
 from actors.ticket_routing import CLOSED, RESOLVED
 from adapters.adoption import ADOPTERS
 from core.access import User, in_scope
+from core.clock import LOCAL_OFFSET_MS, local_time
 from core.gazetteer import Gazetteer, Village
 from ops_center.context import Query, sql_str, valid_id
-from ops_center.labels import LOCAL_OFFSET_MS, local_time
 from ops_center.live import Device
 
 log = logging.getLogger(__name__)

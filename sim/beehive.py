@@ -8,6 +8,7 @@ from typing import Literal
 
 import msgspec
 
+from core.clock import LOCAL_OFFSET_MS  # the bees follow local daylight
 from core.geo import offset
 from core.kinds import DeviceProfile
 from core.kinds.beehive import BeehiveReading
@@ -15,7 +16,6 @@ from core.kinds.beehive import BeehiveReading
 MIN_MS = 60_000
 HOUR_MS = 60 * MIN_MS
 DAY_MS = 24 * HOUR_MS
-TZ_HOURS = 8  # China Standard Time: the bees follow local daylight
 EVAPORATED = 0.7  # share of the day's nectar weight lost overnight (water evaporated, honey eaten)
 
 # Weight rate by local hour, as multiples of the hive's `depart` (foragers out) and `nectar` (daily intake) per hour:
@@ -43,7 +43,7 @@ class Scenario(msgspec.Struct, kw_only=True, frozen=True):
 
 def local_hour(t_ms: int) -> float:
     """Hour of the local (UTC+8) day, 0 <= h < 24."""
-    return ((t_ms + TZ_HOURS * HOUR_MS) % DAY_MS) / HOUR_MS
+    return ((t_ms + LOCAL_OFFSET_MS) % DAY_MS) / HOUR_MS
 
 
 def daylight(t_ms: int) -> float:
@@ -85,7 +85,7 @@ class BeehiveSim:
 
     def _cum_kg(self, t: int) -> float:
         """Foraging weight change from the start of local time to t (kg)."""
-        days, rem = divmod(t + TZ_HOURS * HOUR_MS, DAY_MS)
+        days, rem = divmod(t + LOCAL_OFFSET_MS, DAY_MS)
         h = rem / HOUR_MS
         total = days * (1 - EVAPORATED) * self.nectar_kg
         for start, end, depart, nectar in DAY_CURVE:

@@ -255,7 +255,7 @@ class CameraServer:
                 try:
                     jpeg = await self.frame(cid, tick)
                 except Exception as exc:  # a rendering bug ends this stream, never the server
-                    log.warning("摄像头 %s 画面生成失败 (tick %d): %s", cid, tick, exc)
+                    log.warning("camera %s: rendering a frame failed (tick %d): %s", cid, tick, exc)
                     break
                 if feed.corrupt_gen != seen_corrupt:
                     seen_corrupt = feed.corrupt_gen

@@ -265,7 +265,7 @@ class StationServer:
         except ValueError as exc:
             return web.json_response({"error": f"not a WAV clip: {exc}"}, status=400)
         st.clips.append(Clip(at=time.time(), data=data, seconds=seconds, key=request.headers.get("X-Request-Key", "")))
-        log.info("劝导站 %s 播放语音 %d 字节", sid, len(data))
+        log.info("station %s played %d bytes of speech", sid, len(data))
         return web.json_response({"ok": True, "bytes": len(data), "seconds": round(seconds, 2)})
 
     async def _speaker_list(self, request: web.Request) -> web.Response:

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from actors.wristband import LOCAL_OFFSET_MS
+from core.clock import LOCAL_OFFSET_MS
 from core.geo import offset
 from core.kinds import DeviceProfile
 from core.kinds.wristband import WristbandReading

@@ -1,6 +1,6 @@
 """Device pages by kind: one module per kind named after it (wristband.py, ...), found by name, no central list.
 
-A kind module sets `KIND` to its kind and offers `view(session, profile) -> parts.DeviceView` (data loaded by
+A kind module sets `KIND` to its kind and offers `view(session, profile) -> widgets.DeviceView` (data loaded by
 `await view.load()`, what tests call) and `build(session, profile) -> viewable` (the view for a browser session).
 A kind without a module gets the generic view: twin summary and recent events.
 """

@@ -7,20 +7,9 @@ from typing import Any
 from actors.beehive import DEFAULTS
 from adapters.adoption import load_adopter
 from core.kinds import DeviceProfile
-from ops_center.devices.parts import (
-    DETAIL_ZH,
-    DeviceView,
-    Section,
-    detail_text,
-    events_section,
-    history,
-    html_pane,
-    line_chart,
-    note,
-    pairs,
-    personal_values,
-    twin_section,
-)  # fmt: skip
+from ops_center.devices.formatting import DETAIL_ZH, detail_text, pairs
+from ops_center.devices.queries import history, personal_values
+from ops_center.devices.widgets import DeviceView, Section, events_section, html_pane, line_chart, note, twin_section
 from ops_center.session import OpsSession
 
 KIND = "beehive"

@@ -19,17 +19,8 @@ from actors.video_config import VideoConfig, VideoConfigError, load_video_config
 from adapters.telemetry import DB, EVENTS_TABLE
 from core.kinds import DeviceProfile
 from ops_center.context import sql_str
-from ops_center.devices.parts import (
-    DeviceView,
-    Section,
-    actor_of,
-    esc,
-    events_section,
-    html_pane,
-    local_time,
-    note,
-    twin_section,
-)  # fmt: skip
+from ops_center.devices.formatting import actor_of, esc, local_time
+from ops_center.devices.widgets import DeviceView, Section, events_section, html_pane, note, twin_section
 from ops_center.session import OpsSession
 
 KIND = "camera"

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from core.kinds import DeviceProfile
-from ops_center.devices.parts import DeviceView, Section, events_section, html_pane, note, pairs, twin_state
+from ops_center.devices.formatting import pairs
+from ops_center.devices.queries import twin_state
+from ops_center.devices.widgets import DeviceView, Section, events_section, html_pane, note
 from ops_center.session import OpsSession
 
 KIND = ""  # used for any kind without its own module

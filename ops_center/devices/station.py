@@ -16,22 +16,9 @@ from core.access import AccessDenied, can, in_scope, personal
 from core.kinds import DeviceProfile
 from ops_center.context import sql_str
 from ops_center.devices.camera import evidence_url
-from ops_center.devices.parts import (
-    VALUE_ZH,
-    DeviceView,
-    Section,
-    detail_text,
-    esc,
-    event_counts,
-    events_section,
-    html_pane,
-    local_time,
-    note,
-    pairs,
-    recent_events,
-    table,
-    twin_state,
-)  # fmt: skip
+from ops_center.devices.formatting import VALUE_ZH, detail_text, esc, local_time, pairs, table
+from ops_center.devices.queries import event_counts, recent_events, twin_state
+from ops_center.devices.widgets import DeviceView, Section, events_section, html_pane, note
 from ops_center.session import OpsSession
 
 log = logging.getLogger(__name__)

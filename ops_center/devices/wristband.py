@@ -15,21 +15,18 @@ from adapters.telemetry import DB, table_of
 from core.geo import distance_m, offset
 from core.kinds import DeviceProfile
 from ops_center.context import sql_str
-from ops_center.devices.parts import (
+from ops_center.devices.formatting import local_time, pairs, table
+from ops_center.devices.queries import history, personal_values
+from ops_center.devices.widgets import (
     DeviceView,
     Section,
     events_section,
-    history,
     html_pane,
     line_chart,
-    local_time,
     note,
     open_tickets,
-    pairs,
-    personal_values,
-    table,
     twin_section,
-)  # fmt: skip
+)
 from ops_center.live import mercator
 from ops_center.session import OpsSession
 

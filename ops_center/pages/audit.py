@@ -8,7 +8,7 @@ import panel as pn
 from actors.ticket_routing import ACTION_ZH
 from adapters import audit
 from core.access import audit_in_scope
-from ops_center.labels import local_time
+from core.clock import local_time
 from ops_center.session import OpsSession
 
 SLUG = "audit"

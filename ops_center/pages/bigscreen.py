@@ -17,21 +17,13 @@ from bokeh.models import ColumnDataSource, FactorRange, HoverTool, WMTSTileSourc
 from bokeh.models.annotations import Label, Title
 from bokeh.plotting import figure
 
+from core.clock import local_time
 from core.gazetteer import Village
 from ops_center.background import Loader
-from ops_center.labels import local_time
+from ops_center.labels import KIND_ZH, SEVERITY_COLOR, SEVERITY_ZH, STATUS_COLOR, STATUS_ZH
 from ops_center.live import Device, mercator
+from ops_center.map_view import MARKERS, POLL_MS, MapView
 from ops_center.notice import notice
-from ops_center.pages.map import (
-    KIND_ZH,
-    MARKERS,
-    POLL_MS,
-    SEVERITY_COLOR,
-    SEVERITY_ZH,
-    STATUS_COLOR,
-    STATUS_ZH,
-    MapView,
-)
 from ops_center.session import OpsSession
 from ops_center.village_screen import (
     HONEY_DAYS,

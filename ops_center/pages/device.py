@@ -10,7 +10,7 @@ from core.access import AccessDenied, in_scope
 from core.kinds import DeviceProfile
 from ops_center import devices
 from ops_center.context import valid_id
-from ops_center.devices.parts import error_line, note
+from ops_center.devices.widgets import error_line, note
 from ops_center.session import OpsSession
 
 SLUG = "device"

@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 import pytest
 
 from actors.wristband import WristbandActor
+from core.clock import BEIJING
 from core.events import Message
 from core.geo import offset
 from core.kinds import DeviceProfile
 from core.kinds.wristband import WristbandReading
 
 HOME = (33.7868, 104.3712)  # a house in Zhouqu
-CST = timezone(timedelta(hours=8))
 S = 1000
 MIN = 60 * S
 
 
 def local(h: int, m: int = 0) -> int:
     """Device time (ms) of 2024-06-01 h:m China time."""
-    return int(datetime(2024, 6, 1, h, m, tzinfo=CST).timestamp() * 1000)
+    return int(datetime(2024, 6, 1, h, m, tzinfo=BEIJING).timestamp() * 1000)
 
 
 T0 = local(10)

@@ -28,7 +28,8 @@ from core.settings import Settings
 from ops_center import devices
 from ops_center.context import OpsContext
 from ops_center.devices import beehive, camera, generic, kind_module, station, wristband
-from ops_center.devices.parts import Section, recent_events
+from ops_center.devices.queries import recent_events
+from ops_center.devices.widgets import Section
 from ops_center.live import LiveState
 from ops_center.pages.device import open_device
 from ops_center.session import OpsSession

@@ -24,8 +24,9 @@ from core.incidents import Incident, TicketCommand
 from core.kinds import DeviceProfile
 from core.settings import Settings
 from ops_center.context import OpsContext
+from ops_center.labels import STATUS_COLOR
 from ops_center.live import LiveState
-from ops_center.pages.map import STATUS_COLOR, MapView
+from ops_center.map_view import MapView
 from ops_center.session import OpsSession
 
 NOW = 1_790_000_000_000

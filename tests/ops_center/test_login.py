@@ -32,7 +32,7 @@ from core.settings import Settings
 from ops_center.auth import COOKIE, CSRF_COOKIE, LOGIN_URL, LOGOUT_URL, SessionAuth, logout_token
 from ops_center.context import OpsContext
 from ops_center.live import LiveState
-from ops_center.pages.map import MapView
+from ops_center.map_view import MapView
 from ops_center.session import OpsSession
 
 pytestmark = pytest.mark.asyncio

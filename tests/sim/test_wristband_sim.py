@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 import pytest
 
 from actors.wristband import WristbandActor
+from core.clock import BEIJING
 from core.events import Message
 from core.geo import distance_m
 from core.kinds import DeviceProfile
 from sim.wristband import Scenario, WristbandSim, make_profiles
 
-CST = timezone(timedelta(hours=8))
 MIN = 60_000
-DAY0 = int(datetime(2024, 6, 1, tzinfo=CST).timestamp() * 1000)  # local midnight
+DAY0 = int(datetime(2024, 6, 1, tzinfo=BEIJING).timestamp() * 1000)  # local midnight
 VILLAGES = [("狼岔坝村", "立节镇", 33.7868, 104.3712), ("峰迭村", "峰迭镇", 33.7611, 104.3360)]
 
 

@@ -20,12 +20,11 @@ from adapters.sink import TelemetrySink
 from adapters.speaker.actor import SpeakerActor
 from adapters.speaker.requests import SpeakerRequest, request_broadcast, request_fields
 from adapters.speaker.service import DONE, SpeakerService
-from adapters.speaker.settings import SpeakerSettings
 from adapters.speaker.synth import standard_warnings, wav_seconds
 from adapters.telemetry import DB, SPEAKER_LOG_TABLE, ChdbBackend
 from core.events import now_ms
 from core.kinds import DeviceProfile
-from core.settings import BusSettings, Settings, SinkSettings
+from core.settings import BusSettings, Settings, SinkSettings, SpeakerSettings
 from sim.station import StationScript, StationServer, provision_stations
 
 BUS = BusSettings(block_ms=10, claim_idle_ms=50, max_deliveries=3)

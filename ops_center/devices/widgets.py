@@ -1,35 +1,27 @@
-"""What every device page shares: the header, the twin, recent events, history queries, charts and sections that
-load asynchronously (a slow or failing query shows a Chinese line in its own section, never blocks or crashes)."""
+"""The parts every device page is built of: styled panes, time charts, sections that load asynchronously (a slow
+or failing query shows a Chinese line in its own section, never blocks or crashes), the live header and the page."""
 
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, cast
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
-import msgspec
 import panel as pn
 import param
 from bokeh.models import ColumnDataSource, DatetimeTickFormatter, HoverTool, Range1d
 from bokeh.models.annotations import Span
 from bokeh.plotting import figure
 
-from actors.base import DeviceActor
-from actors.kinds import device_kinds
-from actors.shard import twin_key
-from adapters.telemetry import DB, EVENTS_TABLE, table_of
-from core.access import personal
+from core.clock import LOCAL_OFFSET_MS
 from core.kinds import DeviceProfile
-from ops_center.context import OpsContext, sql_str
-from ops_center.labels import KIND_ZH, LOCAL_OFFSET_MS, SEVERITY_ZH, STATUS_COLOR, STATUS_ZH
-from ops_center.labels import local_time as _local_time
+from ops_center.devices.formatting import VALUE_ZH, actor_of, detail_text, esc, local_time, pairs, table
+from ops_center.devices.queries import recent_events, twin_state
+from ops_center.labels import KIND_ZH, SEVERITY_ZH, STATUS_COLOR, STATUS_ZH
 from ops_center.session import OpsSession
 
 log = logging.getLogger(__name__)
-LOCAL_MS = LOCAL_OFFSET_MS  # charts draw local time on a UTC datetime axis
-HOURS = 24  # history window of the charts
 HEADER_MS = 5000  # how often the header re-reads the device's status from the live state
 CSS = """
 .zq-dev-head { display:flex; gap:14px; align-items:baseline; flex-wrap:wrap; }
@@ -41,50 +33,6 @@ table.zq-t th { background:#f3f6f9; font-weight:normal; color:#445; }
 .zq-err { color:#c0392b; font-size:13px; }
 .zq-none { color:#7f8c8d; font-size:13px; }
 """
-# event detail fields shown to people (others are internal)
-DETAIL_ZH = {
-    "hr": "心率", "spo2": "血氧%", "temp": "体温℃", "battery": "电量%", "limit": "阈值", "sustained_s": "持续(秒)",
-    "distance_m": "离家(米)", "silent_s": "无数据(秒)", "weight": "重量kg", "drop_kg": "减重kg", "moved_m": "移动(米)",
-    "temp_in": "巢温℃", "zone": "区域", "count": "数量", "seen_s": "持续(秒)", "vehicle": "车辆", "plate": "车牌",
-    "direction": "方向", "speed_kmh": "车速km/h", "limit_kmh": "限速km/h", "over_pct": "超速%", "passengers": "载人",
-    "allowed": "允许", "line": "线", "offline_s": "离线(秒)", "frozen_s": "冻结(秒)", "still_s": "冻结(秒)",
-    "cause": "原因", "weight_kg": "重量kg", "prev_kg": "原重量kg", "from_kg": "由kg", "to_kg": "降至kg",
-    "out_s": "异常持续(秒)", "side": "偏离",
-}  # fmt: skip
-VALUE_ZH: dict[Any, str] = {
-    "car": "汽车", "motorcycle": "摩托车", "night": "夜间", "always": "全天", True: "是", False: "否",
-    "weight": "重量骤降离秤", "moved": "箱体被移动", "gps": "定位偏离安放点", "cold": "偏低", "hot": "偏高",
-}  # fmt: skip
-
-
-def local_time(ms: float, fmt: str = "%m-%d %H:%M:%S") -> str:
-    """Beijing time, short (month-day and time): what the device tables show."""
-    return _local_time(ms, fmt)
-
-
-def actor_of(kind: str) -> type[DeviceActor[Any]]:
-    """The actor class of a kind (the base class for kinds no actor handles: generic labels only)."""
-    return device_kinds().get(kind, DeviceActor)
-
-
-def esc(value: Any) -> str:
-    """HTML-escaped text of any value."""
-    return html.escape(str(value))
-
-
-def table(head: Sequence[str], rows: Iterable[Sequence[Any]], raw: Sequence[int] = ()) -> str:
-    """An HTML table; every cell escaped except the columns in `raw` (already-built links)."""
-    th = "".join(f"<th>{esc(h)}</th>" for h in head)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{c if i in raw else esc(c)}</td>" for i, c in enumerate(r)) + "</tr>" for r in rows
-    )
-    return f'<table class="zq-t"><tr>{th}</tr>{body}</table>'
-
-
-def pairs(rows: Iterable[tuple[str, Any]]) -> str:
-    """A two-column key/value HTML table."""
-    body = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
-    return f'<table class="zq-t">{body}</table>'
 
 
 def html_pane(body: str) -> pn.pane.HTML:
@@ -102,96 +50,6 @@ def error_line(text: str) -> pn.pane.HTML:
     return html_pane(f'<div class="zq-err">{esc(text)}</div>')
 
 
-async def personal_values(
-    session: OpsSession, profile: DeviceProfile, fields: Sequence[tuple[str, str, bool]]
-) -> list[str]:  # fmt: skip
-    """Personal values (label, value, is an ID number) as the user may see them, masked unless allowed; showing
-    any of them whole is audited (personal_view: the device and which fields)."""
-    user, township, village = session.user, profile.township, profile.village
-    shown = [personal(user, value, township, village, id_number=is_id) for _, value, is_id in fields]
-    whole = [label for (label, value, _), seen in zip(fields, shown, strict=True) if value and seen == value]
-    if whole:
-        await session.audit("personal_view", profile.device_id, fields=whole)
-    return shown
-
-
-def detail_text(detail: dict[str, Any], fields: dict[str, str] = DETAIL_ZH) -> str:
-    """The people-facing fields of an event's detail, e.g. 心率 130 · 阈值 120."""
-    out = []
-    for key, name in fields.items():
-        value = detail.get(key)
-        if value is None or value == "" or isinstance(value, dict | list):
-            continue
-        out.append(f"{name} {VALUE_ZH.get(value, value) if isinstance(value, str | bool) else value}")
-    return " · ".join(out)
-
-
-# --- queries ---------------------------------------------------------------------------------------------------
-
-
-def _decoded(detail: Any) -> dict[str, Any]:
-    try:
-        out = msgspec.json.decode(detail) if isinstance(detail, str | bytes) else detail
-    except msgspec.DecodeError:
-        return {}
-    return out if isinstance(out, dict) else {}
-
-
-async def recent_events(
-    ctx: OpsContext, device_id: str, types: Sequence[str] = (), limit: int = 30, hours: int | None = None
-) -> list[dict[str, Any]]:
-    """The device's newest events (optionally of some types, within some hours): event_id, type, ms, detail."""
-    where = [f"device_id = {sql_str(device_id)}"]
-    if types:
-        where.append(f"type IN ({', '.join(sql_str(t) for t in types)})")
-    if hours:
-        where.append(f"ts >= now64(3) - INTERVAL {int(hours)} HOUR")
-    rows = await ctx.query(
-        f"SELECT event_id, type, toUnixTimestamp64Milli(ts) AS ms, detail FROM {DB}.{EVENTS_TABLE} "
-        f"WHERE {' AND '.join(where)} ORDER BY ts DESC, event_id LIMIT {int(limit)}"
-    )
-    return [{**r, "ms": int(r["ms"]), "detail": _decoded(r.get("detail"))} for r in rows]
-
-
-async def event_counts(ctx: OpsContext, device_id: str, hours: int = HOURS) -> dict[str, int]:
-    """How many events of each type the device raised in the last hours."""
-    rows = await ctx.query(
-        f"SELECT type, count() AS n FROM {DB}.{EVENTS_TABLE} WHERE device_id = {sql_str(device_id)} "
-        f"AND ts >= now64(3) - INTERVAL {int(hours)} HOUR GROUP BY type"
-    )
-    return {str(r["type"]): int(r["n"]) for r in rows}
-
-
-async def history(
-    ctx: OpsContext, kind: str, device_id: str, columns: dict[str, str], hours: int = HOURS, bucket_s: int = 60
-) -> dict[str, list[Any]]:
-    """Per-bucket values (SQL aggregate expressions by name) of a device's readings over the last hours; "ms" holds
-    each bucket's start. Buckets without a value hold NaN."""
-    bucket = int(bucket_s) * 1000
-    cols = ", ".join(f"{expr} AS {name}" for name, expr in columns.items())
-    rows = await ctx.query(
-        f"SELECT intDiv(toUnixTimestamp64Milli(ts), {bucket}) * {bucket} AS ms, {cols} FROM {DB}.{table_of(kind)} "
-        f"WHERE device_id = {sql_str(device_id)} AND ts >= now64(3) - INTERVAL {int(hours)} HOUR "
-        "GROUP BY ms ORDER BY ms"
-    )
-    out: dict[str, list[Any]] = {"ms": [int(r["ms"]) for r in rows]}
-    for name in columns:
-        out[name] = [float("nan") if r[name] is None else r[name] for r in rows]
-    return out
-
-
-async def twin_state(ctx: OpsContext, profile: DeviceProfile) -> dict[str, Any] | None:
-    """The device's digital twin as its actor reports it live (None when it never reported)."""
-    cls = device_kinds().get(profile.kind)
-    if cls is None:
-        return None
-    blob = cast(bytes | None, await ctx.redis.hget(twin_key(profile.kind), profile.device_id))
-    return cls.restore(profile, blob).live() if blob else None
-
-
-# --- charts ----------------------------------------------------------------------------------------------------
-
-
 def axis_time() -> DatetimeTickFormatter:
     """A datetime axis formatter in Chinese date style (a new model per figure: models belong to one document)."""
     context = DatetimeTickFormatter(minutes="%m月%d日", hourmin="%m月%d日", hours="%m月%d日", days="%Y年", months="",
@@ -205,7 +63,8 @@ def line_chart(
     limits: Sequence[float] = (),
 ) -> pn.pane.Bokeh:  # fmt: skip
     """A time chart (local time) of one or more series (column, Chinese name, colour) with dashed limit lines."""
-    src = ColumnDataSource({"t": [m + LOCAL_MS for m in data["ms"]], **{c: data[c] for c, _, _ in series}})
+    # the chart draws local time on a UTC datetime axis
+    src = ColumnDataSource({"t": [m + LOCAL_OFFSET_MS for m in data["ms"]], **{c: data[c] for c, _, _ in series}})
     fig = figure(x_axis_type="datetime", height=210, sizing_mode="stretch_width", title=title,
                  tools="pan,xwheel_zoom,box_zoom,reset,save", toolbar_location="right")  # fmt: skip
     for col, name, colour in series:
@@ -225,8 +84,6 @@ def line_chart(
     fig.legend.visible = len(series) > 1
     return pn.pane.Bokeh(fig, sizing_mode="stretch_width")
 
-
-# --- sections and the page -------------------------------------------------------------------------------------
 
 Loader = Callable[[], Awaitable[list[Any]]]
 
