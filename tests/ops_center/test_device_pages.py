@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -20,7 +20,7 @@ from adapters.adoption import Adopter, AdopterError, load_adopter, save_adopters
 from adapters.audit import recent
 from adapters.care import Person, PersonError, id_check_digit, load_person, save_persons, valid_id_number
 from adapters.speaker.requests import DECODE, BroadcastError
-from adapters.telemetry import ChdbBackend, column_names, event_row, open_backend, schema
+from adapters.telemetry import ChdbBackend, column_names, event_row
 from core.access import AccessDenied, User
 from core.events import DeviceEvent, now_ms
 from core.kinds import DeviceProfile
@@ -57,17 +57,6 @@ CAMERA = DeviceProfile(device_id="cam-9001", kind="camera", village=VILLAGE, tow
 STATION = DeviceProfile(device_id="st-9001", kind="station", village=VILLAGE, township=LIJIE, lat=33.862, lon=103.945)
 FAR_STATION = DeviceProfile(device_id="st-9002", kind="station", village="土桥子村", township=FENGDIE, lat=33.43,
                             lon=104.30)  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbBackend]:
-    """A real embedded ClickHouse with the platform's schema."""
-    b = open_backend(None, tmp_path_factory.mktemp("ops-chdb"))
-    assert isinstance(b, ChdbBackend)
-    for ddl in schema(30):
-        b.command(ddl)
-    yield b
-    b.close()
 
 
 def insert(backend: ChdbBackend, table: str, rows: list[dict[str, Any]]) -> None:

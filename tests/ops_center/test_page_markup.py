@@ -10,7 +10,7 @@ import html
 import inspect
 import re
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -26,7 +26,7 @@ from panel.models.markup import HTML as PanelHTML
 from tornado.httputil import HTTPHeaders, HTTPServerRequest
 
 from adapters import audit, bus, registry
-from adapters.telemetry import ChdbBackend, open_backend, schema
+from adapters.telemetry import ChdbBackend
 from core.access import User
 from core.kinds import DeviceProfile
 from core.settings import Settings
@@ -50,17 +50,6 @@ USERS = [
 ]  # fmt: skip
 DEVICES = [DeviceProfile(device_id=f"{kind[:2]}-m01", kind=kind, village="杰迪村", township="立节镇", lat=33.863,
                          lon=103.946) for kind in ("wristband", "beehive", "camera", "station", "gate")]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbBackend]:
-    """A real embedded ClickHouse with the platform's (empty) tables."""
-    b = open_backend(None, tmp_path_factory.mktemp("markup-chdb"))
-    assert isinstance(b, ChdbBackend)
-    for ddl in schema(30):
-        b.command(ddl)
-    yield b
-    b.close()
 
 
 @pytest_asyncio.fixture
