@@ -15,9 +15,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
-# redis-server; espeak-ng speaks station warnings; a CJK font renders plates and scenes; libGL for OpenCV.
+# redis-server; postgresql (the tests run the ledger store on it beside SQLite); espeak-ng speaks station warnings; a CJK font renders plates and scenes; libGL for OpenCV.
 # chromium: Debian's browser drives the operations-center tests (Playwright, no browser download).
-SYSTEM_PACKAGES := redis-server espeak-ng fonts-wqy-microhei libgl1 libglib2.0-0 chromium
+SYSTEM_PACKAGES := redis-server postgresql espeak-ng fonts-wqy-microhei libgl1 libglib2.0-0 chromium
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	[ -z "$$missing" ] || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing)
@@ -40,7 +40,7 @@ bench: $(STAMP) system-deps
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy core adapters actors serve sim ops_center runtime
+	$(BIN)/mypy core adapters actors serve rules ledgers sim ops_center runtime
 
 lock: $(STAMP)
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt

@@ -16,7 +16,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "officer": frozenset({"view", "screen", "act", "broadcast", "personal"}),
     "responder": frozenset({"view", "screen"}),
     "auditor": frozenset({"view", "screen", "audit"}),
-    "admin": frozenset({"view", "screen", "audit", "users"}),
+    "admin": frozenset({"view", "screen", "audit", "users", "restore"}),
     "kiosk": frozenset({"screen"}),
 }
 # ticket actions an operator or officer may take from the ops center (responders act from their phones)
@@ -83,8 +83,13 @@ def mask(value: str, keep_head: int = 3, keep_tail: int = 4) -> str:
     return value[:keep_head] + "*" * (len(value) - keep_head - keep_tail) + value[-keep_tail:]
 
 
+def sees_personal(user: User, township: str, village: str) -> bool:
+    """Whether the user sees personal values of that place whole: the officer of that place, never the county."""
+    return can(user, "personal") and in_scope(user, township, village) and user.level != "county"
+
+
 def personal(user: User, value: str, township: str, village: str, *, id_number: bool = False) -> str:
     """A personal value as the user may see it: whole for the officer of that place, else masked."""
-    if can(user, "personal") and in_scope(user, township, village) and user.level != "county":
+    if sees_personal(user, township, village):
         return value
     return mask(value, 6, 2) if id_number else mask(value)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from core.declared import line_of, problems, read_yaml
 from rules.schema import EscalationPolicy, Rule, RuleFile
 
 DEFAULT_DIR = Path(__file__).resolve().parent / "default"
@@ -60,44 +60,9 @@ class RuleSet:
         return load_rules(self.directory)
 
 
-def _node_at(root: yaml.Node | None, loc: Iterable[Any]) -> yaml.Node | None:
-    """The deepest composed node along a pydantic error location."""
-    node = root
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            nxt = next((v for k, v in node.value if k.value == key), None)
-            if nxt is None:  # an unknown / extra key: point at the key itself
-                nxt = next((k for k, _ in node.value if k.value == str(key)), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and 0 <= key < len(node.value):
-            nxt = node.value[key]
-        else:
-            nxt = None
-        if nxt is None:
-            break
-        node = nxt
-    return node
-
-
-def _line(root: yaml.Node | None, loc: Iterable[Any]) -> int:
-    node = _node_at(root, loc)
-    return node.start_mark.line + 1 if node is not None else 1
-
-
 def _read(path: Path) -> tuple[RuleFile, yaml.Node | None]:
     """Parse and validate one file; RulesError names file and line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RulesError(f"{path}:1: cannot read: {exc}") from exc
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        raise RulesError(f"{path}:{line}: malformed YAML: {exc.problem or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise RulesError(f"{path}:1: malformed YAML: {exc}") from exc
+    raw, root = read_yaml(path, RulesError)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -105,16 +70,15 @@ def _read(path: Path) -> tuple[RuleFile, yaml.Node | None]:
     try:
         return RuleFile.model_validate(raw), root
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"])
-            loc = err["loc"]
+
+        def rule_name(loc: tuple[Any, ...]) -> str:
             if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
                 item = (raw.get("rules") or [None] * (loc[1] + 1))[loc[1]]
                 if isinstance(item, dict) and "id" in item:
-                    where = f"rule {item['id']!r}: {where}"
-            problems.append(f"{path}:{_line(root, err['loc'])}: {where}: {err['msg']}")
-        raise RulesError("\n".join(problems)) from exc
+                    return f"rule {item['id']!r}: "
+            return ""
+
+        raise RulesError("\n".join(problems(path, root, exc, rule_name))) from exc
 
 
 def _check_refs(
@@ -146,18 +110,18 @@ def load_rules(directory: Path | str | None = None) -> RuleSet:
     for path in files:
         parsed, root = _read(path)
         for i, rule in enumerate(parsed.rules):
-            src = Source(path, _line(root, ("rules", i)))
+            src = Source(path, line_of(root, ("rules", i)))
             if rule.id in rules:
                 raise RulesError(f"{src}: duplicate rule id {rule.id!r}, first defined at {rules[rule.id][1]}")
             rules[rule.id] = (rule, src)
         for i, pol in enumerate(parsed.escalation_policies):
-            src = Source(path, _line(root, ("escalation_policies", i)))
+            src = Source(path, line_of(root, ("escalation_policies", i)))
             if pol.name in policies:
                 first = policies[pol.name][1]
                 raise RulesError(f"{src}: duplicate escalation policy {pol.name!r}, first defined at {first}")
             policies[pol.name] = (pol, src)
         for cat, dept in parsed.departments.items():
-            src = Source(path, _line(root, ("departments", cat)))
+            src = Source(path, line_of(root, ("departments", cat)))
             if cat in departments and departments[cat][0] != dept:
                 dept0, first = departments[cat]
                 raise RulesError(f"{src}: category {cat!r} already routed to {dept0} at {first}")

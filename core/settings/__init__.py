@@ -16,6 +16,7 @@ from core.settings.bus import BusSettings, StreamRetention
 from core.settings.ingest import IngestSettings
 from core.settings.ops import OpsSettings
 from core.settings.push import PushSettings
+from core.settings.records import RecordsSettings
 from core.settings.serve import DeploymentSettings, DetectorSettings, PlateReaderSettings, ServeSettings
 from core.settings.sink import SinkSettings
 from core.settings.speaker import SpeakerSettings
@@ -29,6 +30,7 @@ __all__ = [
     "OpsSettings",
     "PlateReaderSettings",
     "PushSettings",
+    "RecordsSettings",
     "ServeSettings",
     "Settings",
     "SinkSettings",
@@ -54,6 +56,12 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("CLICKHOUSE_URL", "ZQ_CLICKHOUSE_URL", "clickhouse_url"),
         description="ClickHouse server (clickhouse-connect URL); unset means embedded chDB under var/.",
     )
+    database_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("DATABASE_URL", "ZQ_DATABASE_URL", "database_url"),
+        description="Relational store of the administrative modules (SQLAlchemy URL, e.g. postgresql+psycopg://…); "
+        "unset means SQLite under var/records/.",
+    )
     var_dir: Path = Field(Path("var"), description="Directory for embedded stores, logs and snapshots.")
     snapshot_retention_days: float = Field(
         90, gt=0, description="Event snapshots under var/snapshots older than this are deleted by their video host."
@@ -76,6 +84,9 @@ class Settings(BaseSettings):
         default_factory=SpeakerSettings, description="Voice warnings to station loudspeakers (synthesis, delivery)."
     )
     ops: OpsSettings = Field(default_factory=OpsSettings, description="Operations center (Panel app) settings.")
+    records: RecordsSettings = Field(
+        default_factory=RecordsSettings, description="Ledger records: store, sealing key, import and upload limits."
+    )
     rules_dir: Path | None = Field(
         None, description="Directory of rule YAML files (edits are picked up live); unset means rules/default/."
     )
@@ -101,7 +112,7 @@ class Settings(BaseSettings):
 def _check_environment(settings_cls: type[BaseSettings]) -> None:
     """Unknown ZQ_* variables are errors (a typo must not silently fall back to a default)."""
     for name in os.environ:
-        if not name.startswith("ZQ_") or name in ("ZQ_CONFIG", "ZQ_REDIS_URL", "ZQ_CLICKHOUSE_URL"):
+        if not name.startswith("ZQ_") or name in ("ZQ_CONFIG", "ZQ_REDIS_URL", "ZQ_CLICKHOUSE_URL", "ZQ_DATABASE_URL"):
             continue
         top, _, nested = name[3:].lower().partition("__")
         field = settings_cls.model_fields.get(top)
