@@ -6,13 +6,16 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 
 from adapters.accounts import Accounts
 from core.gazetteer import Gazetteer, load_gazetteer
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from ledgers.store import LedgerStore
 
 Query = Callable[[str], Awaitable[list[dict[str, Any]]]]  # a read-only ClickHouse query (through the store actor)
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$")
@@ -47,6 +50,7 @@ class OpsContext:
     gazetteer: Gazetteer = field(default_factory=load_gazetteer)
     probes: dict[str, Any] = field(default_factory=dict)  # name -> Ray actor with `stats` (the health page)
     live: Any = None  # ops_center.live.LiveState, set by the server
+    ledgers: LedgerStore | None = None  # the ledger records (台账); None where the platform runs without them
 
     def __post_init__(self) -> None:
         self.accounts = Accounts(self.redis, self.settings.ops)
