@@ -3,6 +3,7 @@ unmasked view goes to the audit sink. Synchronous SQLAlchemy (callers in an even
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import logging
 import os
@@ -111,6 +112,12 @@ class LedgerStore:
         self.engine, self.ledgers, self.gazetteer, self.audit, self.clock = engine, ledgers, gazetteer, audit, clock
         self.metadata, self.tables = ledger_metadata(ledgers)
         self.codecs = {key: Codec(lg, sealer) for key, lg in ledgers.ledgers.items()}
+
+    def with_audit(self, audit: Audit) -> LedgerStore:
+        """The same store reporting to another audit sink (one that knows a session's address, say)."""
+        other = copy.copy(self)
+        other.audit = audit
+        return other
 
     # --- access -------------------------------------------------------------------------------------------------
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
 import redis
 import redis.asyncio as aioredis
 
+from adapters.postgres_server import PostgresServer
 from adapters.redis_server import RedisServer
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -64,3 +66,34 @@ def var_dir(tmp_path: Path) -> Path:
     path = tmp_path / "var"
     path.mkdir()
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server (Debian's package) for the whole session, started on first use, removed at the end."""
+    import tempfile
+
+    server = PostgresServer(Path(tempfile.mkdtemp(prefix="zq-pg-")))  # outside pytest's 0700 tree: postgres reads it
+    server.start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty relational store for one test, on each backend in turn: a SQLite file, then a PostgreSQL database."""
+    from ledger_testkit import fresh_database, sqlite_url
+
+    if request.param == "sqlite":
+        return sqlite_url(tmp_path)
+    return fresh_database(request.getfixturevalue("postgres_server"))
+
+
+@pytest.fixture
+def ledger_store(ledger_url: str) -> Iterator[Any]:
+    """(store, audit log) on the default ledgers, on each backend in turn."""
+    from ledger_testkit import open_store
+
+    store, log = open_store(ledger_url)
+    yield store, log
+    store.engine.dispose()
