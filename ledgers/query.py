@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Table, and_, case, false, func, or_, select
 
-from core.access import User, sees_personal
+from core.access import AccessDenied, User, can, in_scope, sees_personal
 from core.personal import mask, normalize
 from ledgers.codec import from_text
 from ledgers.schema import Ledger
@@ -175,7 +175,12 @@ def stats(store: LedgerStore, user: User, key: str, by: str = "township") -> lis
     store.require(user, ledger, "read", "stats")
     if by not in ("township", "village"):
         raise RecordInvalid({"by": "只能按乡镇或村统计"})
-    table = store.tables[key]
+    return _measures(store, ledger, area(store.tables[key], user), by)
+
+
+def _measures(store: LedgerStore, ledger: Ledger, where: ColumnElement[bool], by: str) -> list[dict[str, Any]]:
+    """The declared measures of the undeleted records matching `where`, grouped by township (and village)."""
+    table = store.tables[ledger.ledger]
     groups = [table.c.township] + ([table.c.village] if by == "village" else [])
     cols = []
     for m in ledger.stats:
@@ -183,15 +188,10 @@ def stats(store: LedgerStore, user: User, key: str, by: str = "township") -> lis
         target: Any = table.c[m.sum] if m.sum else 1
         expr = func.sum(case((cond, target), else_=0)) if m.where else (func.sum(target) if m.sum else func.count())
         cols.append(func.coalesce(expr, 0).label(m.key))
-    stmt = (select(*groups, *cols).where(area(table, user), table.c.deleted == false())
-            .group_by(*groups).order_by(*groups))  # fmt: skip
+    stmt = select(*groups, *cols).where(where, table.c.deleted == false()).group_by(*groups).order_by(*groups)
     with store.engine.connect() as conn:
         rows = list(conn.execute(stmt))
-    out = []
-    for r in rows:
-        d = dict(r._mapping)
-        out.append({k: (float(v) if isinstance(v, Decimal) else v) for k, v in d.items()})
-    return out
+    return [{k: (float(v) if isinstance(v, Decimal) else v) for k, v in r._mapping.items()} for r in rows]
 
 
 def points(store: LedgerStore, user: User, key: str, *, township: str = "", village: str = "") -> list[dict[str, Any]]:
@@ -209,3 +209,47 @@ def points(store: LedgerStore, user: User, key: str, *, township: str = "", vill
                   table.c.township, table.c.village).where(*conds)  # fmt: skip
     with store.engine.connect() as conn:
         return [{**r._mapping, "title": text_of(r.title)} for r in conn.execute(stmt)]
+
+
+def _screen(store: LedgerStore, user: User, ledger: Ledger, township: str, village: str, what: str) -> None:
+    """AccessDenied (audited) unless the user may show this village on a screen."""
+    if not (can(user, "screen") and in_scope(user, township, village)):
+        store.denied(user, ledger, what, f"{township}/{village}", "screen")
+        raise AccessDenied(f"{township}{village}不在您的展示范围内")
+
+
+def village_summary(store: LedgerStore, user: User, key: str, township: str, village: str) -> dict[str, Any]:
+    """The declared measures of one village, for a screen of that village (aggregates only, no record)."""
+    ledger = store.ledger(key)
+    _screen(store, user, ledger, township, village, "summary")
+    table = store.tables[key]
+    rows = _measures(store, ledger, and_(table.c.township == township, table.c.village == village), "village")
+    return {m.key: (rows[0] if rows else {}).get(m.key, 0) for m in ledger.stats}
+
+
+def village_positions(store: LedgerStore, user: User, key: str, field_key: str, township: str, village: str
+                      ) -> list[tuple[float, float, str]]:  # fmt: skip
+    """(lon, lat, name) of one village's records for its screen: positions only, a name only where the ledger's
+    map layer names a public title; a sealed position is opened here and the view audited."""
+    ledger = store.ledger(key)
+    _screen(store, user, ledger, township, village, "positions")
+    spec, table = ledger.field(field_key), store.tables[key]
+    title = ledger.map.title if ledger.map is not None else None
+    cols = [table.c[c] for c in ((field_key,) if spec.personal else geo_columns(field_key))]
+    cols += [table.c[title]] if title else []
+    stmt = select(*cols).where(table.c.township == township, table.c.village == village, table.c.deleted == false())
+    codec, out = store.codecs[key], []
+    with store.engine.connect() as conn:
+        for r in conn.execute(stmt):
+            if spec.personal:
+                if r[0] is None:
+                    continue
+                lon, lat = from_text(spec, codec.sealer.open(r[0], codec.context(spec)))
+            elif r[0] is None or r[1] is None:
+                continue
+            else:
+                lon, lat = r[0], r[1]
+            out.append((float(lon), float(lat), text_of(r[-1]) if title else ""))
+    if spec.personal:
+        store.audit(user, "ledger_positions_view", f"{key}/{township}/{village}", True, {"points": len(out)})
+    return out

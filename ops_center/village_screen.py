@@ -2,7 +2,7 @@
 
 Everything comes from data the platform has: the live state (devices, tickets, twins), ClickHouse (hive weight
 history, ticket history) and the adoption records in Redis. What the plan wants on the screen but nothing feeds yet
-(houses, homestays and their business) is listed in NOT_CONNECTED with the module that will feed it.
+(the homestays' business) is listed in NOT_CONNECTED with the module that will feed it.
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ DAY_MS = 86_400_000
 HONEY_DAYS = 7  # days of the honey-flow trend, today included
 # What the plan puts on the screen but no module feeds yet: key -> (panel title, the module that will feed it)
 NOT_CONNECTED = {
-    "houses": ("房屋信息", "户情信息管理系统(户情展示、户档案袋)"),
-    "homestays": ("民宿(农家乐)分布", "乡村产业台账·民宿(农家乐)台账"),
     "homestay_business": ("民宿经营流水", "民宿(农家乐)流水系统"),
 }
 

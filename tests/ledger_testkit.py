@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from adapters.postgres_server import PostgresServer
 from core.access import User
 from core.gazetteer import load_gazetteer
-from core.personal import Sealer
+from core.personal import Sealer, id_check_digit
 from ledgers.loader import load_ledgers
 from ledgers.migrate import prepare
 from ledgers.store import LedgerStore
@@ -73,6 +73,16 @@ def sqlite_url(directory: Path) -> str:
     return f"sqlite:///{directory / 'ledgers.db'}"
 
 
-def backends() -> Iterator[str]:
-    """The two backends every ledger test runs on."""
-    yield from ("sqlite", "postgres")
+
+
+def id_number(serial: int, birth: str = "19800101") -> str:
+    """A valid synthetic 舟曲 ID number."""
+    first = f"623023{birth}{serial:03d}"
+    return first + id_check_digit(first)
+
+
+def household(serial: int, **extra: Any) -> dict[str, Any]:
+    """The values of a valid household."""
+    return {"head_name": f"测试户主{serial}", "head_id_number": id_number(serial), "phone": f"1390941{serial:04d}",
+            "size": 4, "poverty_status": "脱贫户", "labourers": 2, "house_location": "104.23,33.75",
+            **extra}  # fmt: skip

@@ -1,8 +1,8 @@
 """数字大屏: the kiosk screen of a village (狼岔坝村 by default): overview, map, devices, incidents, hive business.
 
 It refreshes by itself: the map patches and streams its sources from the live state, the figures are re-rendered
-every few seconds and the ClickHouse and adoption figures every minute. Panels for what nothing feeds yet (houses,
-homestays and their business) say 未接入 and name the module that will feed them.
+every few seconds and the ClickHouse, adoption and ledger figures (households, homestays) every minute. Panels for
+what nothing feeds yet (the homestays' business) say 未接入 and name the module that will feed them.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from ops_center.labels import KIND_ZH, SEVERITY_COLOR, SEVERITY_ZH, STATUS_COLOR
 from ops_center.live import Device, mercator
 from ops_center.map_view import MARKERS, POLL_MS, MapView
 from ops_center.notice import notice
+from ops_center.screen_ledgers import LedgerFigures, homestays_html, houses_html, ledger_figures
 from ops_center.session import OpsSession
 from ops_center.village_screen import (
     HONEY_DAYS,
@@ -174,6 +175,19 @@ class VillageMap(MapView):
     def __init__(self, session: OpsSession, village: Village) -> None:
         self.village = village  # read by the filters below, which the base constructor already uses
         super().__init__(session)
+        self.houses = ColumnDataSource({"x": [], "y": []})  # house positions (户情), filled by the slow loader
+        self.homestays = ColumnDataSource({"x": [], "y": [], "name": []})
+
+    def draw_ledgers(self, f: LedgerFigures | None) -> None:
+        """Put the village's houses and homestays on the map (only when they changed)."""
+        houses = [mercator(lat, lon) for lon, lat, _ in (f.house_points if f else [])]
+        stays = [(*mercator(lat, lon), name) for lon, lat, name in (f.homestay_points if f else [])]
+        new_houses = {"x": [p[0] for p in houses], "y": [p[1] for p in houses]}
+        if new_houses != {k: list(v) for k, v in self.houses.data.items()}:
+            self.houses.data = new_houses
+        new_stays = {"x": [p[0] for p in stays], "y": [p[1] for p in stays], "name": [p[2] for p in stays]}
+        if new_stays != {k: list(v) for k, v in self.homestays.data.items()}:
+            self.homestays.data = new_stays
 
     def _here(self, township: str, village: str) -> bool:
         return village == self.village.name and township in ("", self.village.township)
@@ -203,6 +217,11 @@ class VillageMap(MapView):
         fig.scatter([cx], [cy], marker="star", size=26, color="#ffd54f")
         fig.add_layout(Label(x=cx, y=cy, text=v.name, x_offset=14, y_offset=6, text_color="#ffd54f",
                              text_font_size="22px", text_font_style="bold"))  # fmt: skip
+        fig.scatter("x", "y", source=self.houses, marker="square", size=7, fill_color="#9fb3c8", fill_alpha=0.7,
+                    line_color=None, name="houses")  # fmt: skip
+        stay = fig.scatter("x", "y", source=self.homestays, marker="diamond", size=18, fill_color="#ef6c00",
+                           line_color="#ffffff", name="homestays")  # fmt: skip
+        fig.add_tools(HoverTool(renderers=[stay], tooltips=[("民宿", "@name")]))
         dev = fig.scatter("x", "y", source=self.devices, marker="marker", size=16, fill_color="color",
                           line_color="#ffffff", line_width=1)  # fmt: skip
         inc = fig.scatter("x", "y", source=self.incidents, marker="circle", size="size", fill_color=None,
@@ -218,10 +237,8 @@ def map_legend() -> str:
     kinds = {"circle": "●", "square": "■", "triangle": "▲", "diamond": "◆"}
     parts = [f"{kinds[MARKERS[k]]} {zh}" for k, zh in KIND_ZH.items()]
     parts += [f'<span style="color:{STATUS_COLOR[s]}">■ {zh}</span>' for s, zh in STATUS_ZH.items()]
-    parts += ["◯ 未办结事件"]
-    houses, homestays = NOT_CONNECTED["houses"], NOT_CONNECTED["homestays"]
-    return (f'<div style="font-size:16px;color:{TEXT}">{" ".join(parts)}</div><div class="dim">'
-            f"房屋、民宿(农家乐)位置:未接入(待{houses[1]}、{homestays[1]}接入)</div>")  # fmt: skip
+    parts += ["◯ 未办结事件", '<span style="color:#9fb3c8">■ 房屋</span>', '<span style="color:#ef6c00">◆ 民宿</span>']
+    return f'<div style="font-size:16px;color:{TEXT}">{" ".join(parts)}</div>'
 
 
 # --- the screen ---------------------------------------------------------------------------------------------------
@@ -235,11 +252,13 @@ class ScreenView:
         self.map = VillageMap(session, village)
         self.handled: int | None = None
         self.hives: HiveFigures | None = None
+        self.ledgers: LedgerFigures | None = None
         self.trend = ColumnDataSource({"day": [], "kg": []})  # empty until ClickHouse answers: no made-up line
         self.trend_fig = self.trend_figure()
         self.trend_fig.visible = False  # no line before ClickHouse answered
         self.panes = {name: pn.pane.HTML("", stylesheets=[CSS], sizing_mode="stretch_width", margin=(4, 6))
-                      for name in ("title", "kpis", "overview", "incidents", "hives")}  # fmt: skip
+                      for name in ("title", "kpis", "overview", "incidents", "hives", "houses",
+                                   "homestays")}  # fmt: skip
         self.refresh()
 
     def render(self) -> dict[str, str]:
@@ -248,7 +267,8 @@ class ScreenView:
         c = village_counts(self.session.ctx.live, v.township, v.name)
         return {"title": title_html(v, _now_ms()), "kpis": kpi_html(c, self.handled, self.hives),
                 "overview": overview_html(v, c), "incidents": incidents_html(c, self.handled),
-                "hives": hives_html(self.hives)}  # fmt: skip
+                "hives": hives_html(self.hives), "houses": houses_html(self.ledgers, _card),
+                "homestays": homestays_html(self.ledgers, _card)}  # fmt: skip
 
     def refresh(self) -> None:
         """Re-render the panes; only those whose HTML changed are sent."""
@@ -256,14 +276,17 @@ class ScreenView:
             if self.panes[name].object != body:
                 self.panes[name].object = body
 
-    async def load_slow(self) -> tuple[int | None, HiveFigures]:
-        """Read the ClickHouse and adoption figures (no drawing: this runs outside the document lock)."""
+    async def load_slow(self) -> tuple[int | None, HiveFigures, LedgerFigures | None]:
+        """Read the ClickHouse, adoption and ledger figures (no drawing: this runs outside the document lock)."""
         ctx, v, now = self.session.ctx, self.village, _now_ms()
-        return await handled_today(ctx.query, v.township, v.name, now), await hive_figures(ctx, v.township, v.name, now)
+        handled = await handled_today(ctx.query, v.township, v.name, now)
+        hives = await hive_figures(ctx, v.township, v.name, now)
+        return handled, hives, await ledger_figures(ctx.ledgers, self.session.user, v.township, v.name)
 
-    def draw_slow(self, figures: tuple[int | None, HiveFigures]) -> None:
-        """Draw what load_slow read: the trend chart and the panes."""
-        self.handled, self.hives = figures
+    def draw_slow(self, figures: tuple[int | None, HiveFigures, LedgerFigures | None]) -> None:
+        """Draw what load_slow read: the trend chart, the houses and homestays, and the panes."""
+        self.handled, self.hives, self.ledgers = figures
+        self.map.draw_ledgers(self.ledgers)
         if self.hives.trend:
             days, kgs = (list(x) for x in zip(*self.hives.trend, strict=True))
             if list(self.trend.data["day"]) != days or list(self.trend.data["kg"]) != kgs:
@@ -289,12 +312,12 @@ class ScreenView:
         p = self.panes
         pending = [pn.pane.HTML(pending_html(k), stylesheets=[CSS], sizing_mode="stretch_width", margin=(4, 6))
                    for k in NOT_CONNECTED]  # fmt: skip
-        left = pn.Column(p["overview"], pending[0], width=520)
+        left = pn.Column(p["overview"], p["houses"], width=520)
         legend = pn.pane.HTML(map_legend(), stylesheets=[CSS], margin=(2, 6))
         drawn = pn.pane.Bokeh(self.map.figure(), sizing_mode="stretch_both")
         middle = pn.Column(drawn, legend, sizing_mode="stretch_both")
         chart = pn.pane.Bokeh(self.trend_fig, sizing_mode="stretch_width", margin=(0, 6))
-        right = pn.Column(p["incidents"], p["hives"], chart, *pending[1:], width=560)
+        right = pn.Column(p["incidents"], p["hives"], chart, p["homestays"], *pending, width=560)
         return pn.Column(p["title"], p["kpis"], pn.Row(left, middle, right, sizing_mode="stretch_both"),
                          styles={"background": BG}, sizing_mode="stretch_both", margin=0)  # fmt: skip
 

@@ -19,26 +19,14 @@ from ledger_testkit import (
     TOWNSHIP_OP_B,
     VILLAGE_A,
     VILLAGE_B,
+    household,
+    id_number,
 )
 
 from core.access import DUTIES, LEVELS, AccessDenied, User
-from core.personal import id_check_digit
 from ledgers.query import ListQuery, children, history, list_records, stats
 from ledgers.store import LedgerStore, NotFound, StaleEdit
 from ledgers.values import RecordInvalid
-
-
-def id_number(serial: int, birth: str = "19800101") -> str:
-    """A valid synthetic 舟曲 ID number."""
-    first = f"623023{birth}{serial:03d}"
-    return first + id_check_digit(first)
-
-
-def household(serial: int, **extra: Any) -> dict[str, Any]:
-    """The values of a valid household."""
-    return {"head_name": f"测试户主{serial}", "head_id_number": id_number(serial), "phone": f"1390941{serial:04d}",
-            "size": 4, "poverty_status": "脱贫户", "labourers": 2, "house_location": "104.23,33.75",
-            **extra}  # fmt: skip
 
 
 def add(store: LedgerStore, user: User, serial: int, village: str = VILLAGE_A, **extra: Any) -> str:

@@ -259,3 +259,34 @@ async def test_a_county_account_sees_only_the_chosen_village_on_the_screen_map(c
     view = ScreenView(OpsSession(ctx, county, "sid", "127.0.0.1"), ctx.gazetteer.village(VILLAGE, TOWN))
     assert len(ctx.live.devices) > 6  # the county has devices elsewhere too
     assert sorted(view.map.devices.data["device_id"]) == ["CAM1", "HV1", "HV2", "HV3", "WB1", "WB2"]
+
+
+@pytest.mark.asyncio
+async def test_the_screen_shows_the_village_households_and_homestays_from_the_ledgers(
+    ctx: OpsContext, tmp_path: Path
+) -> None:
+    from ledger_testkit import OFFICER_A, OFFICER_B, household, open_store, sqlite_url
+
+    store, log = open_store(sqlite_url(tmp_path))
+    ctx.ledgers = store
+    view = ScreenView(OpsSession(ctx, SCREEN, "sid", "127.0.0.1"), ctx.gazetteer.village(VILLAGE, TOWN))
+    view.draw_slow(await view.load_slow())
+    assert "本村尚未录入户情档案" in page_text(view)
+    store.create(OFFICER_A, "household", household(1, poverty_status="监测户", monitoring_type="边缘易致贫户",
+                                                   migrants=1), village=VILLAGE)  # fmt: skip
+    store.create(OFFICER_A, "household", household(2, size=3), village=VILLAGE)
+    store.create(OFFICER_B, "household", household(3), village="杰迪村")
+    store.create(OFFICER_A, "homestay", {"name": "白龙江畔农家乐", "operator": "王老板", "phone": "13909410099",
+                                         "kind": "农家乐", "rooms": 6, "beds": 12, "position": "104.23,33.75"},
+                 village=VILLAGE)  # fmt: skip
+    view.draw_slow(await view.load_slow())
+    text = page_text(view)
+    assert "房屋信息 · 户情" in text
+    assert '<td class="mid">2<span class="dim"> 户</span></td>' in text  # the other village's house is not counted
+    assert '<td class="mid">7<span class="dim"> 人</span></td>' in text
+    assert "已标注房屋位置 2 处" in text
+    assert "白龙江畔农家乐" in text
+    assert len(view.map.houses.data["x"]) == 2
+    assert list(view.map.homestays.data["name"]) == ["白龙江畔农家乐"]
+    assert "测试户主" not in text and "139" not in text  # no person's name or phone on a public screen
+    assert log.actions("ledger_positions_view")[-1][2] == f"household/{TOWN}/{VILLAGE}"
