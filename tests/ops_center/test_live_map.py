@@ -155,3 +155,37 @@ async def test_a_ticket_closed_longer_than_the_window_leaves_the_live_state_and_
     view.update()
     assert tid not in ctx.live.tickets
     assert list(view.incidents.data["ticket_id"]) == []  # the session redrew without it
+
+
+@pytest.mark.asyncio
+async def test_located_ledgers_are_map_layers_filtered_by_township_and_by_layer(
+    ctx: OpsContext, tmp_path: Path
+) -> None:
+    from ledger_testkit import OFFICER_A, OFFICER_B, TOWNSHIP_OP_B, VILLAGE_A, VILLAGE_B, open_store, sqlite_url
+
+    from core.access import User
+    from ops_center.ledger_layers import LedgerLayers
+
+    store, _ = open_store(sqlite_url(tmp_path))
+    ctx.ledgers = store
+    store.create(OFFICER_A, "emergency_resource", {"resource_type": "物资仓库", "name": "狼岔坝应急物资库",
+                                                   "position": "104.23,33.75"}, village=VILLAGE_A)  # fmt: skip
+    store.create(OFFICER_B, "env_point", {"point_type": "垃圾收集点", "name": "杰迪村垃圾点", "status": "满溢",
+                                          "position": "104.05,33.85"}, village=VILLAGE_B)  # fmt: skip
+    county = LedgerLayers(OpsSession(ctx, COUNTY_OP, "s", "ip"))
+    assert {"emergency_resource", "homestay", "water_works", "env_point"} <= set(county.ledgers)
+    await county.load()
+    assert list(county.sources["emergency_resource"].data["title"]) == ["狼岔坝应急物资库"]
+    assert list(county.sources["env_point"].data["title"]) == ["杰迪村垃圾点"]
+    county.township = "立节镇"
+    await county.load()
+    assert list(county.sources["emergency_resource"].data["title"]) == []
+    county.shown = ["emergency_resource"]
+    await county.load()
+    assert list(county.sources["env_point"].data["title"]) == []
+    township = LedgerLayers(OpsSession(ctx, TOWNSHIP_OP_B, "s", "ip"))
+    await township.load()
+    assert list(township.sources["emergency_resource"].data["title"]) == []
+    assert list(township.sources["env_point"].data["title"]) == ["杰迪村垃圾点"]
+    kiosk = User(username="k", name="k", level="village", duties=["kiosk"], township="立节镇", village=VILLAGE_B)
+    assert LedgerLayers(OpsSession(ctx, kiosk, "s", "ip")).ledgers == {}
