@@ -56,12 +56,30 @@ def read_yaml(path: Path, error: type[ValueError] = DeclarationError) -> tuple[A
     return raw, root
 
 
+_AT = "\x00at "  # marks a problem a whole-model check locates itself: "\x00at checks.0\x00message"
+
+
+def located(found: list[tuple[str, str]]) -> str:
+    """Problems of a whole-model check, each at its own dotted location, as one error message for `problems`."""
+    return "\n".join(f"{_AT}{where}\x00{msg}" for where, msg in found)
+
+
+def _loc(dotted: str) -> tuple[Any, ...]:
+    return tuple(int(p) if p.isdigit() else p for p in dotted.split("."))
+
+
 def problems(path: Path, root: yaml.Node | None, exc: ValidationError, name: Any = None) -> list[str]:
-    """Each pydantic error as `file:line: where: message`; `name(loc)` may prefix what the location belongs to."""
+    """Each pydantic error as `file:line: where: message`; `name(loc)` may prefix what the location belongs to.
+    A whole-model error made by `located` is split into its problems, each at its own line."""
     out = []
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        prefix = name(err["loc"]) if name is not None else ""
         msg = err["msg"].removeprefix("Value error, ")
-        out.append(f"{path}:{line_of(root, err['loc'])}: {prefix}{where}: {msg}")
+        parts = [(err["loc"], msg)]
+        if _AT in msg:
+            parts = [(tuple(err["loc"]) + _loc(where), text) for where, _, text in
+                     (line.removeprefix(_AT).partition("\x00") for line in msg.split("\n"))]  # fmt: skip
+        for loc, text in parts:
+            where = ".".join(str(p) for p in loc) or "(top level)"
+            prefix = name(loc) if name is not None else ""
+            out.append(f"{path}:{line_of(root, loc)}: {prefix}{where}: {text}")
     return out

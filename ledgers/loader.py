@@ -6,6 +6,7 @@ import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -47,37 +48,53 @@ class LedgerSet:
         return importlib.import_module(f"ledgers.extra.{name}") if name else None
 
 
-def _read(path: Path) -> tuple[Ledger, str]:
-    """One validated ledger and where it is declared (`file:line`)."""
+@dataclass(frozen=True)
+class _Found:
+    """A validated ledger, its file and its composed YAML (for the lines of cross-ledger problems)."""
+
+    ledger: Ledger
+    path: Path
+    root: Any
+
+    def at(self, *loc: Any) -> str:
+        """`file:line` of a location in the file."""
+        return f"{self.path}:{line_of(self.root, loc)}"
+
+
+def _read(path: Path) -> _Found:
+    """One validated ledger and where it is declared."""
     raw, root = read_yaml(path, LedgerError)
     if not isinstance(raw, dict):
         raise LedgerError(f"{path}:1: a ledger file must be a mapping with ledger, title, prefix and fields")
     try:
-        return Ledger.model_validate(raw), f"{path}:{line_of(root, ('ledger',))}"
+        return _Found(Ledger.model_validate(raw), path, root)
     except ValidationError as exc:
         raise LedgerError("\n".join(problems(path, root, exc))) from exc
 
 
-def _check_refs(found: dict[str, tuple[Ledger, str]]) -> None:
+def _check_refs(found: dict[str, _Found]) -> None:
     """References between ledgers: parents, ref fields and extra modules must exist; prefixes are unique."""
     out = []
     prefixes: dict[str, str] = {}
-    for key, (lg, src) in found.items():
+    for key, f in found.items():
+        lg = f.ledger
         if lg.parent and lg.parent not in found:
-            out.append(f"{src}: ledger {key}: unknown parent ledger {lg.parent!r}")
-        if lg.parent and found.get(lg.parent, (None,))[0] and found[lg.parent][0].parent:
-            out.append(f"{src}: ledger {key}: a child ledger's parent must itself be a top ledger")
-        for f in lg.fields:
-            if f.type == "ref" and f.ledger not in found:
-                out.append(f"{src}: ledger {key}: field {f.key} refers to unknown ledger {f.ledger!r}")
+            out.append(f"{f.at('parent')}: ledger {key}: unknown parent ledger {lg.parent!r}")
+        elif lg.parent and found[lg.parent].ledger.parent:
+            out.append(f"{f.at('parent')}: ledger {key}: a child ledger's parent must itself be a top ledger")
+        for i, spec in enumerate(lg.fields):
+            if spec.type == "ref" and spec.ledger not in found:
+                out.append(f"{f.at('fields', i, 'ledger')}: ledger {key}: field {spec.key} refers to unknown ledger "
+                           f"{spec.ledger!r}")  # fmt: skip
         if lg.prefix in prefixes:
-            out.append(f"{src}: ledger {key}: id prefix {lg.prefix} already used by {prefixes[lg.prefix]}")
+            out.append(f"{f.at('prefix')}: ledger {key}: id prefix {lg.prefix} already used by {prefixes[lg.prefix]}")
         prefixes[lg.prefix] = key
         if lg.module:
             try:
                 importlib.import_module(f"ledgers.extra.{lg.module}")
             except ImportError as exc:
-                out.append(f"{src}: ledger {key}: module ledgers.extra.{lg.module} cannot be imported: {exc}")
+                out.append(f"{f.at('module')}: ledger {key}: module ledgers.extra.{lg.module} cannot be imported: "
+                           f"{exc}")  # fmt: skip
     if out:
         raise LedgerError("\n".join(out))
 
@@ -87,11 +104,13 @@ def load_ledgers(directory: Path | str | None = None) -> LedgerSet:
     base = Path(directory) if directory is not None else DEFAULT_DIR
     if not base.is_dir():
         raise LedgerError(f"{base}:1: not a directory")
-    found: dict[str, tuple[Ledger, str]] = {}
+    found: dict[str, _Found] = {}
     for path in sorted(base.glob("*.yaml")):
-        lg, src = _read(path)
-        if lg.ledger in found:
-            raise LedgerError(f"{src}: duplicate ledger {lg.ledger!r}, first declared at {found[lg.ledger][1]}")
-        found[lg.ledger] = (lg, src)
+        f = _read(path)
+        key = f.ledger.ledger
+        if key in found:
+            first = found[key].at("ledger")
+            raise LedgerError(f"{f.at('ledger')}: duplicate ledger {key!r}, first declared at {first}")
+        found[key] = f
     _check_refs(found)
-    return LedgerSet(base, {k: lg for k, (lg, _) in found.items()}, {k: s for k, (_, s) in found.items()})
+    return LedgerSet(base, {k: f.ledger for k, f in found.items()}, {k: f.at("ledger") for k, f in found.items()})

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.access import DUTIES
+from core.declared import located
 from core.personal import PersonalClass
 
 FieldType = Literal["text", "integer", "decimal", "date", "enum", "bool", "ref", "place", "geo", "attachment"]
@@ -179,30 +180,30 @@ class Ledger(_Strict):
     def _consistent(self) -> Ledger:
         keys = [f.key for f in self.fields]
         dupes = sorted({k for k in keys if keys.count(k) > 1})
-        if dupes:
-            raise ValueError(f"duplicate field keys: {', '.join(dupes)}")
+        problems: list[tuple[str, str]] = [("fields", f"duplicate field key {k!r}") for k in dupes]
         by_key = {f.key: f for f in self.fields}
-        problems = []
-        for c in self.checks:
+        for i, c in enumerate(self.checks):
             named = (c.field, c.other, *c.when)
-            problems += [f"check names unknown field {k!r}" for k in named if k and k not in by_key]
-        for r in self.requires:
-            problems += [f"requires names unknown field {k!r}" for k in (r.field, *r.then) if k not in by_key]
-        for m in self.stats:
+            problems += [(f"checks.{i}", f"check names unknown field {k!r}") for k in named if k and k not in by_key]
+        for i, r in enumerate(self.requires):
+            named = (r.field, *r.then)
+            problems += [(f"requires.{i}", f"requires names unknown field {k!r}") for k in named if k not in by_key]
+        for i, m in enumerate(self.stats):
+            at = f"stats.{i}"
             if m.sum is not None and (m.sum not in by_key or by_key[m.sum].type not in ("integer", "decimal")):
-                problems.append(f"measure {m.key}: `sum` must name a number field")
+                problems.append((at, f"measure {m.key}: `sum` must name a number field"))
             elif m.sum is not None and by_key[m.sum].personal:
-                problems.append(f"measure {m.key}: {m.sum} is sealed and cannot be summed in the store")
-            problems += [f"measure {m.key}: unknown field {k!r}" for k in m.where if k not in by_key]
-            problems += [f"measure {m.key}: {k} is sealed" for k in m.where if k in by_key and by_key[k].personal]
+                problems.append((at, f"measure {m.key}: {m.sum} is sealed and cannot be summed in the store"))
+            problems += [(at, f"measure {m.key}: unknown field {k!r}") for k in m.where if k not in by_key]
+            problems += [(at, f"measure {m.key}: {k} is sealed") for k in m.where if k in by_key and by_key[k].personal]
         if self.map is not None:
             geo, title = by_key.get(self.map.field), by_key.get(self.map.title)
             if geo is None or geo.type != "geo" or geo.personal:
-                problems.append("map.field must name a geo field that is not personal")
+                problems.append(("map.field", "map.field must name a geo field that is not personal"))
             if title is None or title.personal:
-                problems.append("map.title must name a field that is not personal")
+                problems.append(("map.title", "map.title must name a field that is not personal"))
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError(located(problems))
         return self
 
     def field(self, key: str) -> FieldSpec:

@@ -90,13 +90,11 @@ def test_sorting_a_personal_field_names_the_field_line(tmp_path: Path) -> None:
     assert "sealed" in msg
 
 
-def test_a_check_naming_an_unknown_field_names_the_ledger_line(tmp_path: Path) -> None:
+def test_a_check_naming_an_unknown_field_names_the_check_line(tmp_path: Path) -> None:
     checks = "checks:\n  - {field: count, op: '<', other: total, message: 数量不对}\n"
     path = _write(tmp_path, GOOD + checks)
     msg = _error(tmp_path)
-    # cross-field problems are found by the Ledger model as a whole, so they point at the ledger's first line
-    assert f"{path}:2:" in msg
-    assert "'total'" in msg
+    assert f"{path}:13: checks.0: check names unknown field 'total'" in msg
 
 
 def test_duplicate_ledger_names_both_files(tmp_path: Path) -> None:
@@ -108,18 +106,18 @@ def test_duplicate_ledger_names_both_files(tmp_path: Path) -> None:
     assert "duplicate ledger 'demo'" in msg
 
 
-def test_unknown_parent_names_the_ledger_line(tmp_path: Path) -> None:
+def test_unknown_parent_names_the_parent_line(tmp_path: Path) -> None:
     path = _write(tmp_path, CHILD, "demo_item.yaml")
     msg = _error(tmp_path)
-    assert f"{path}:2:" in msg
+    assert f"{path}:5:" in msg
     assert "unknown parent ledger 'demo'" in msg
 
 
-def test_unknown_ref_ledger_names_the_ledger_line(tmp_path: Path) -> None:
+def test_unknown_ref_ledger_names_the_field_line(tmp_path: Path) -> None:
     ref = "  - key: owner\n    label: 所属\n    type: ref\n    ledger: nowhere\n"
     path = _write(tmp_path, GOOD + ref)
     msg = _error(tmp_path)
-    assert f"{path}:2:" in msg
+    assert f"{path}:15:" in msg
     assert "unknown ledger 'nowhere'" in msg
 
 
@@ -127,5 +125,5 @@ def test_duplicate_prefix_names_the_second_ledger(tmp_path: Path) -> None:
     _write(tmp_path, GOOD, "a.yaml")
     other = _write(tmp_path, "\n\n" + GOOD.replace("ledger: demo", "ledger: other"), "b.yaml")
     msg = _error(tmp_path)
-    assert f"{other}:4:" in msg
+    assert f"{other}:6:" in msg  # the prefix line
     assert "id prefix DM already used by demo" in msg
