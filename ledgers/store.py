@@ -112,6 +112,7 @@ class LedgerStore:
         self.engine, self.ledgers, self.gazetteer, self.audit, self.clock = engine, ledgers, gazetteer, audit, clock
         self.metadata, self.tables = ledger_metadata(ledgers)
         self.codecs = {key: Codec(lg, sealer) for key, lg in ledgers.ledgers.items()}
+        self.modules = {key: ledgers.module(key) for key in ledgers.ledgers}
 
     def with_audit(self, audit: Audit) -> LedgerStore:
         """The same store reporting to another audit sink (one that knows a session's address, say)."""
@@ -155,6 +156,14 @@ class LedgerStore:
         except KeyError:
             raise RecordInvalid({"village": f"舟曲县没有“{township}{village}”这个村"}) from None
         return v.township, v.name
+
+    def check_whole(self, ledger: Ledger, values: dict[str, Any]) -> None:
+        """The declared cross-field checks, then the ledger module's own `validate`, if it has one; RecordInvalid."""
+        check_record(ledger, values)
+        module = self.modules.get(ledger.ledger)
+        problems = module.validate(values) if module is not None and hasattr(module, "validate") else {}
+        if problems:
+            raise RecordInvalid(problems)
 
     # --- reads --------------------------------------------------------------------------------------------------
 
@@ -206,7 +215,7 @@ class LedgerStore:
         ledger = self.ledger(key)
         self.require(user, ledger, "write")
         values = check_values(ledger, raw, today=self.today(), gazetteer=self.gazetteer)
-        check_record(ledger, values)
+        self.check_whole(ledger, values)
         if ledger.parent:
             if not parent_id:
                 raise RecordInvalid({"parent_id": f"须指定所属的{self.ledgers[ledger.parent].title}记录"})
@@ -283,8 +292,7 @@ class LedgerStore:
             row = self.visible(user, ledger, self._row(conn, ledger, rid, for_update=True), rid, "write")
             codec = self.codecs[key]
             current = codec.values(row)
-            merged = {**current, **changes}
-            check_record(ledger, merged)
+            self.check_whole(ledger, {**current, **changes})
             self._check_refs(conn, key, [changes], set())
             before = {k: current[k] for k in changes if current[k] != changes[k]}
             after = {k: changes[k] for k in before}

@@ -164,7 +164,7 @@ def _geo(raw: Any, gazetteer: Gazetteer) -> tuple[float, float]:
     elif isinstance(raw, list | tuple):
         parts = list(raw)
     else:
-        parts = re.split(r"[,,\s]+", str(raw).strip())
+        parts = re.split(r"[,\uff0c\s]+", str(raw).strip())  # ASCII or full-width comma, or spaces
     try:
         lon, lat = (float(p) for p in parts)  # type: ignore[arg-type]
     except (TypeError, ValueError):

@@ -195,3 +195,11 @@ def test_stored_bytes_hold_no_plaintext_id_number_phone_or_name(ledger_url: str,
     assert len(blob) > 10_000
     assert PLAIN.findall(blob) == []
 
+
+
+def test_the_household_module_checks_what_the_declaration_cannot(ledger_store: Any) -> None:
+    store, _ = ledger_store
+    with pytest.raises(RecordInvalid) as err:
+        store.create(OFFICER_A, "household", household(40, poverty_status="一般户", monitoring_type="边缘易致贫户"),
+                     village=VILLAGE_A)  # fmt: skip
+    assert err.value.errors == {"monitoring_type": "只有监测户填写监测类型"}
