@@ -1,4 +1,4 @@
-"""Reads the ledger pages need beside ledgers.query: record counts per ledger in an area, a deleted record."""
+"""Reads the ledger pages need beside ledgers.query: record counts per ledger in an area, a deleted record too."""
 
 from __future__ import annotations
 
@@ -21,16 +21,15 @@ def counts(store: LedgerStore, user: User, keys: list[str]) -> dict[str, int]:
     return out
 
 
-def deleted(store: LedgerStore, user: User, key: str, rid: str) -> Record:
-    """A deleted record, for an account that may restore it (scope checked and refusals audited by the store)."""
+def fetch(store: LedgerStore, user: User, key: str, rid: str) -> Record:
+    """A record the user may read; a deleted one too for an account that may restore it (scope checked, audited)."""
     ledger = store.ledger(key)
-    store.require(user, ledger, "restore", rid)
+    if not store.may(user, ledger, "restore"):
+        return store.get(user, key, rid)
+    store.require(user, ledger, "read", rid)
     if not record_id_ok(rid):
         raise NotFound("记录编号格式不正确")
     table = store.tables[key]
     with store.engine.connect() as conn:
         row = conn.execute(select(table).where(table.c.id == rid)).first()
-    row = store.visible(user, ledger, row, rid, "restore")
-    if not row.deleted:
-        raise NotFound(f"记录 {rid} 未被删除")
-    return store.view(user, ledger, row)
+    return store.view(user, ledger, store.visible(user, ledger, row, rid, "restore"))
