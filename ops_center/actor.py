@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from typing import Any
@@ -10,7 +11,9 @@ import ray
 
 from adapters import bus
 from core.settings import Settings
+from ledgers.startup import open_store
 from ops_center.context import OpsContext
+from ops_center.ledger_views.common import audit_sink
 from ops_center.server import OpsServer
 
 
@@ -25,6 +28,9 @@ class OpsCenter:
             return list(await store.query.remote(sql))
 
         self.ctx = OpsContext(settings, bus.connect(redis_url), query, probes=probes)
+        # the ledger store of this process (the platform checked its schema at start); sessions audit with their IP
+        sink = audit_sink(self.ctx.redis, "")
+        self.ctx.ledgers = await asyncio.to_thread(open_store, settings, sink, self.ctx.gazetteer)
         self.server = OpsServer(self.ctx)
         self.port = await self.server.start()
 

@@ -24,6 +24,8 @@ from adapters.rosters import OFFICERS
 from core.events import EVENT_DECODER
 from core.incidents import TicketEvent
 from core.settings import Settings, load_settings
+from ledgers.migrate import MigrationNeeded
+from runtime.demo_records import load_demo_records
 from runtime.platform import Platform, on_stop_signal
 from sim.camera import CameraServer, provision_cameras
 from sim.fleet import Fleet, build_fleet, provision
@@ -59,7 +61,10 @@ def main() -> None:
     parser.add_argument("--stations", type=int, default=1, help="simulated road advisory stations")
     args = parser.parse_args()
     settings = load_settings()
-    platform = Platform(settings).start()
+    try:
+        platform = Platform(settings).start()
+    except MigrationNeeded as exc:
+        raise SystemExit(f"not started: {exc}") from None
     sim: subprocess.Popen[bytes] | None = None
     video: _VideoSims | None = None
     stopped = on_stop_signal()
@@ -88,6 +93,10 @@ def main() -> None:
             flush=True,
         )
         print(video.describe() if video else "Video            off (serve.enabled is false)", flush=True)
+        written = load_demo_records(platform.records) if platform.records else {}
+        if written:  # once: a later `make demo` on the same var/ finds the households and leaves them
+            print(f"Ledger records   synthetic 演示数据 written: {written.get('household', 0)} households, "
+                  f"{written.get('member', 0)} members, {sum(written.values())} records in all", flush=True)
         made = asyncio.run(_accounts(platform.redis_url, settings))
         if made:  # shown once: a later `make demo` on the same var/ keeps them and prints nothing
             print("Demo accounts    (shown once; `python -m adapters.accounts_cli passwd NAME` resets one)", flush=True)

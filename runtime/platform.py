@@ -24,6 +24,9 @@ from adapters.push.actor import PushActor
 from adapters.redis_server import RedisServer, redacted
 from adapters.speaker.actor import SpeakerActor
 from core.settings import Settings, load_settings
+from ledgers.migrate import MigrationNeeded
+from ledgers.startup import open_store
+from ledgers.store import LedgerStore
 from ops_center.actor import OpsCenter
 from serve.app import deploy, shutdown_serve
 
@@ -45,6 +48,7 @@ class Platform:
         self.push: Any = None
         self.speaker: Any = None
         self.ops: Any = None
+        self.records: LedgerStore | None = None  # the ledger store, as the platform's own tools use it
         self.serving = False
 
     def start(self) -> Platform:
@@ -57,6 +61,7 @@ class Platform:
 
     def _start(self) -> Platform:
         self.settings.var_dir.mkdir(parents=True, exist_ok=True)
+        self.records = open_store(self.settings)  # first: a declaration that needs a migration stops the start here
         if not self.redis_url:
             self.redis_server = RedisServer(self.settings.var_dir / "redis")
             self.redis_url = self.redis_server.start()
@@ -129,6 +134,8 @@ class Platform:
     def describe(self) -> str:
         """What runs where, for people."""
         s = self.settings
+        records = redacted(s.database_url) if s.database_url else f"SQLite at {s.var_dir / 'records' / 'ledgers.db'}"
+        declared = len(self.records.ledgers.ledgers) if self.records else 0
         lines = [
             f"Redis            {redacted(self.redis_url)} ({'own redis-server, AOF on, password in ' + str(s.var_dir / 'redis' / 'password') if self.redis_server else 'external'})",  # noqa: E501
             f"ClickHouse       {s.clickhouse_url or 'chDB embedded at ' + str(s.var_dir / 'chdb')}",
@@ -139,6 +146,7 @@ class Platform:
             "Incident desk    rules engine + ticket actors (Ray actor)",
             f"Responder push   ws://{s.push.host}:{s.push.port}/push  page http://{s.push.host}:{s.push.page_port}/responder",
             f"Ops center       {f'http://{s.ops.host}:{s.ops.port}/' if self.ops else 'off'}",
+            f"Ledger records   {records} ({declared} ledgers; pages /ledgers, API /api/ledgers)",
         ]
         return "\n".join(lines)
 
@@ -163,6 +171,9 @@ class Platform:
         if self.redis_server:
             self.redis_server.stop()
             self.redis_server = None
+        if self.records is not None:
+            self.records.engine.dispose()
+            self.records = None
 
 
 def on_stop_signal() -> Callable[[], bool]:
@@ -183,7 +194,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Run the Zhouqu platform (embedded defaults).")
     parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    platform = Platform(load_settings()).start()
+    try:
+        platform = Platform(load_settings()).start()
+    except MigrationNeeded as exc:
+        raise SystemExit(f"not started: {exc}") from None
     print(platform.describe(), flush=True)
     stopped = on_stop_signal()
     try:
