@@ -21,7 +21,10 @@ ACTION_LABELS = {
     "user_password_reset": "重置密码", "user_disable": "停用账号", "user_enable": "启用账号", "user_unlock": "解锁账号",
     "phone_token": "发放手机令牌", "password_change": "修改密码", "roster_set": "设置值班", "broadcast": "广播警示",
     "ticket_view_denied": "越权查看工单", "device_view_denied": "越权查看设备", "page_denied": "越权打开页面",
-    "personal_view": "查看未脱敏个人信息",
+    "personal_view": "查看未脱敏个人信息", "ledger_denied": "越权访问台账", "ledger_view_denied": "台账请求被拒",
+    "ledger_personal_view": "查看未脱敏台账信息", "ledger_create": "新增台账记录", "ledger_update": "修改台账记录",
+    "ledger_delete": "删除台账记录", "ledger_restore": "恢复台账记录", "ledger_import": "导入台账",
+    "ledger_export": "导出台账", "ledger_attachment_add": "上传台账附件", "ledger_attachment_read": "下载台账附件",
 }  # fmt: skip
 COLUMNS = ["时间", "用户", "操作", "对象", "结果", "来源地址", "详情"]
 
