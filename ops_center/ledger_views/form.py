@@ -283,5 +283,6 @@ class RecordForm(param.Parameterized):
         blocks = [f.block for f in self.fields.values()]
         place = ([pn.Column(self.place, self.place_error, css_classes=["zq-field", "zq-field-village"], width=340)]
                  if self.place else [])  # fmt: skip
-        return pn.Column(head, self.message, pn.FlexBox(*place, *blocks), self.save, self.footer,
+        # a GridBox, not a FlexBox: FlexBox is a ReactiveHTML component, whose scripts the page's CSP refuses
+        return pn.Column(head, self.message, pn.GridBox(*place, *blocks, ncols=3), self.save, self.footer,
                          sizing_mode="stretch_width", css_classes=["zq-record-form"])  # fmt: skip

@@ -269,9 +269,9 @@ class LedgerList(param.Parameterized):
         filters = [w for ws in self.filters.values() for w in ws]
         return pn.Column(
             self.actions,
-            pn.FlexBox(self.search, self.township, self.village, *filters, self.lookup_field, self.lookup_value,
-                       self.sort, self.desc, self.deleted, self.query_button, self.reset_button,
-                       align_items="flex-end"),
+            # a GridBox, not a FlexBox: FlexBox is a ReactiveHTML component, whose scripts the page's CSP refuses
+            pn.GridBox(self.search, self.township, self.village, *filters, self.lookup_field, self.lookup_value,
+                       self.sort, self.desc, self.deleted, self.query_button, self.reset_button, ncols=6),
             self.message, self.table, pn.Row(self.prev, self.next, self.status),
             sizing_mode="stretch_width", css_classes=["zq-ledger-list"],
         )  # fmt: skip
