@@ -18,6 +18,7 @@ from ops_center.auth import SessionAuth
 from ops_center.context import OpsContext
 from ops_center.evidence import EvidenceHandler
 from ops_center.layout import frame, page_modules
+from ops_center.ledger_routes import patterns as ledger_patterns
 from ops_center.live import LiveState
 from ops_center.notice import notice
 from ops_center.security import headers_transform
@@ -52,6 +53,12 @@ def _factory(ctx: OpsContext, auth: SessionAuth, mod: ModuleType) -> Any:
     return build
 
 
+def upload_limit(ctx: OpsContext) -> int:
+    """The largest browser message: a ledger import or an attachment sent from a page (base64, a third larger)."""
+    records = ctx.settings.records
+    return int(max(records.import_max_mb, records.attachment_max_mb, 15) * 1.4 * 2**20)
+
+
 class OpsServer:
     """The running operations center in the current event loop."""
 
@@ -75,8 +82,9 @@ class OpsServer:
             pages, port=self.port, address=ops.host, websocket_origin=origins, show=False, start=False,
             title={m.SLUG: f"{m.TITLE} · 舟曲县乡村运行中心" for m in page_modules()}, auth_provider=auth,
             extra_patterns=[(r"/", RedirectHandler, {"url": HOME}),
-                            (r"/evidence", EvidenceHandler, {"ctx": self.ctx})],
+                            (r"/evidence", EvidenceHandler, {"ctx": self.ctx}), *ledger_patterns(self.ctx)],
             check_unused_sessions=5000, unused_session_lifetime=15000, keep_alive=10000,
+            websocket_max_message_size=upload_limit(self.ctx),
         )  # fmt: skip
         self.server._tornado.add_transform(headers_transform(ops.tile_url))  # Bokeh offers no public hook
         self.server.start()
