@@ -30,16 +30,20 @@ from adapters.telemetry import ChdbBackend
 from core.access import User
 from core.kinds import DeviceProfile
 from core.settings import Settings
+from ledgers.startup import open_store
 from ops_center.auth import COOKIE, SessionAuth
 from ops_center.context import OpsContext, valid_id
 from ops_center.layout import page_modules
+from ops_center.ledger_views.common import audits_written
 from ops_center.live import LiveState
 from ops_center.server import _factory
 
 PAYLOADS = ('<img src=x onerror="window.__xss=1">', "<script>window.__xss=1</script>",
             '"><svg onload=alert(1)>', "[点我](javascript:alert(1))")  # fmt: skip
 SCRIPT_LINK = re.compile(r"""(href|src)\s*=\s*["']?\s*javascript:""", re.IGNORECASE)  # a Markdown link, rendered
-PARAMS = ("ticket", "village", "township", "id", "next", "q")  # every query parameter any page reads, and others
+PARAMS = ("ticket", "village", "township", "id", "next", "q", "name", "ledger", "parent", "new", "edit", "search",
+          "sort", "desc", "page", "by", "deleted", "filter.poverty_status", "lookup.head_id_number")  # every query
+# parameter any page reads (the ledger pages read filter.<field> and lookup.<field> of any declared field), and others
 PASSWORD = "Zhouqu-2026-ok"
 USERS = [
     User(username="county_op", name="县值班员", level="county", duties=["operator"]),
@@ -60,6 +64,7 @@ async def served(redis_url: str, var_dir: Path, backend: ChdbBackend) -> AsyncIt
         return await asyncio.to_thread(backend.query, sql)
 
     ctx = OpsContext(Settings(var_dir=var_dir), bus.connect(redis_url), query)
+    ctx.ledgers = open_store(Settings(var_dir=var_dir))  # the default ledgers on SQLite under var/records
     await registry.register(ctx.redis, DEVICES)
     ctx.live = LiveState(ctx)
     await ctx.live.refresh()
@@ -69,7 +74,9 @@ async def served(redis_url: str, var_dir: Path, backend: ChdbBackend) -> AsyncIt
     try:
         yield ctx, auth
     finally:
+        await audits_written()
         await ctx.redis.aclose()
+        ctx.ledgers.engine.dispose()
 
 
 async def login(ctx: OpsContext, auth: SessionAuth, username: str) -> str:
@@ -129,7 +136,8 @@ async def test_markup_in_any_parameter_of_any_page_is_never_markup(
     sids = {u.username: await login(ctx, auth, u.username) for u in USERS}
     args = dict.fromkeys(PARAMS, payload)
     mods = page_modules()
-    assert {"incidents", "bigscreen", "device", "map", "audit", "admin", "health", "account"} <= {m.SLUG for m in mods}
+    assert {"incidents", "bigscreen", "device", "map", "audit", "admin", "health", "account", "ledgers", "ledger",
+            "record", "ledger_io", "ledger_stats"} <= {m.SLUG for m in mods}  # fmt: skip
     for mod in mods:
         for username, sid in sids.items():
             assert_no_markup(await page_html(ctx, auth, mod, args, sid), f"/{mod.SLUG} as {username}")
