@@ -1,4 +1,5 @@
-"""Benchmarks: `python -m runtime.bench pipeline|alarm|detector|video|ops --json` (see README, docs/benchmarks.md)."""
+"""Benchmarks: `python -m runtime.bench pipeline|alarm|detector|video|ops|ledgers --json` (see README,
+docs/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -176,8 +177,19 @@ def main() -> None:
     o.add_argument("--cameras", type=int, default=400)
     o.add_argument("--stations", type=int, default=50)
     o.add_argument("--json", action="store_true", help="print one JSON line")
+    lg = sub.add_parser("ledgers", help="the synthetic county's Excel import, list pages, look-ups and statistics")
+    lg.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both",
+                    help="one backend (one JSON object) or both (a list of two)")  # fmt: skip
+    lg.add_argument("--households", type=int, default=35_000)
+    lg.add_argument("--requests", type=int, default=300, help="timed calls per measured query")
+    lg.add_argument("--seed", type=int, default=0)
+    lg.add_argument("--json", action="store_true", help="print one JSON line")
     args = parser.parse_args()
-    if args.bench == "ops":
+    if args.bench == "ledgers":
+        from runtime.bench_ledgers import ledgers_bench
+
+        result = ledgers_bench(args.backend, args.households, args.requests, args.seed)
+    elif args.bench == "ops":
         from runtime.bench_ops import ops
 
         result = ops(args.seconds, args.sos, args.wristbands, args.hives, args.cameras, args.stations)
