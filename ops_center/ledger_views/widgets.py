@@ -129,7 +129,7 @@ async def checked_ledger(session: OpsSession, store: LedgerStore, key: str, acti
         return f"台账名称格式不正确或不存在:{key or '(未指定)'}" if key else "未指定台账(请从“台账”页面进入)"
     ledger = store.ledgers[key]
     if not store.may(session.user, ledger, action):
-        store.denied(session.user, ledger, action, key, "duty")
+        store.denied(session.user, ledger, action, "page", "duty")
         return f"您无权{'查看' if action == 'read' else '操作'}“{ledger.title}”"
     return ledger
 

@@ -39,6 +39,8 @@ def _assert_inert(page: Page, console: list[str]) -> None:
     (f"/incidents?ticket={quote(PAYLOAD)}", "工单编号格式不正确"),
     (f"/bigscreen?village={quote(PAYLOAD)}", "村名或乡镇名格式不正确"),
     (f"/device?id={quote(PAYLOAD)}", "设备编号格式不正确"),
+    (f"/ledger?name={quote(PAYLOAD)}", "台账名称格式不正确"),
+    (f"/record?ledger=household&id={quote(PAYLOAD)}", "记录编号格式不正确"),
 ])  # fmt: skip
 def test_a_crafted_link_runs_nothing_and_shows_its_text_literally(
     ops_platform: Platform, ops_accounts: dict[str, str], page: Page, login: Any, path: str, words: str
@@ -55,7 +57,9 @@ def test_every_page_carries_the_policy_and_still_works(
     console = _console(page)
     login(page, "county_admin", ops_accounts["county_admin"], path="/map")
     for slug, shown in (("map", "乡镇"), ("incidents", "未办结工单"), ("health", "运行状态:"), ("admin", "新建账号"),
-                        ("audit", "显示最近"), ("account", "当前密码")):  # fmt: skip
+                        ("audit", "显示最近"), ("account", "当前密码"), ("ledgers", "户情档案"),
+                        ("ledger?name=household", "户情档案列表"),
+                        ("ledger_stats?name=household", "按乡镇")):  # fmt: skip
         response = page.goto(f"{ops_url(ops_platform)}/{slug}")
         assert response is not None and response.ok
         headers = response.headers
