@@ -39,7 +39,8 @@ class Problem:
         where = [
             f"“{self.sheet}”表" if self.sheet else "",
             f"第{self.row}行" if self.row else "",
-            f"{self.column}列({self.label})" if self.column else (f"“{self.label}”列" if self.label else ""),
+            f"{self.column}列" + (f"({self.label})" if self.label else "") if self.column else "",
+            f"“{self.label}”列" if self.label and not self.column else "",
         ]
         place = " ".join(w for w in where if w)
         return f"{place}:{self.reason}" if place else self.reason

@@ -192,7 +192,16 @@ def test_one_bad_cell_among_many_rejects_the_whole_file_and_names_each_problem(l
         (MM, 17, *m["_parent"]): "“户情档案”表中没有编号为“H999”的记录",
     }
     assert str(caught.value) == "文件未导入,没有写入任何记录:发现 5 处问题,请改正后重新导入整个文件。"
-    assert "“户情档案”表 第12行" in report.problems[0].text() and report.to_dict()["problems"][0]["row"] == 12
+    letter = h["head_id_number"][0]
+    assert report.problems[0].text() == f"“户情档案”表 第12行 {letter}列(户主身份证号):身份证号校验码不正确"
+    assert report.to_dict()["problems"][0] == {
+        "sheet": HH,
+        "row": 12,
+        "column": letter,
+        "label": "户主身份证号",
+        "reason": "身份证号校验码不正确",
+        "text": report.problems[0].text(),
+    }
     assert log.actions("ledger_import")[-1][3] is False
 
 
