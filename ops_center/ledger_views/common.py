@@ -93,7 +93,8 @@ def _typed(store: LedgerStore, spec: FieldSpec, text: str) -> Any:
 
 def list_query(store: LedgerStore, ledger: Ledger, args: Mapping[str, str], size: int) -> ListQuery:
     """A ListQuery from request arguments: search, filter.<field> (a value, or low..high for numbers and dates),
-    lookup.<field>, sort, desc, page, township, village, deleted; RecordInvalid names each bad part."""
+    lookup.<field>, sort, desc, page, township, village, parent (a child ledger's records of one parent), deleted;
+    RecordInvalid names each bad part."""
     by_key = {f.key: f for f in ledger.fields}
     filters: dict[str, Any] = {}
     lookup: tuple[str, str] | None = None
@@ -129,15 +130,18 @@ def list_query(store: LedgerStore, ledger: Ledger, args: Mapping[str, str], size
     page_text = args.get("page", "0").strip() or "0"
     if not page_text.isdigit() or int(page_text) > MAX_PAGE:
         errors["page"] = "页码应为非负整数"
+    parent = args.get("parent", "").strip()
+    if parent and not record_id_ok(parent):
+        errors["parent"] = "所属记录编号格式不正确"
     place = {k: args.get(k, "").strip() for k in ("township", "village")}
     errors.update({k: "乡镇或村名格式不正确" for k, v in place.items() if v and not PLACE.match(v)})
     if errors:
         raise RecordInvalid(errors)
     desc = args.get("desc")
     return ListQuery(search=args.get("search", "")[:50], filters=filters, township=place["township"],
-                     village=place["village"], sort=sort, descending=_flag(desc) if desc is not None else True,
-                     page=int(page_text), size=size, deleted=_flag(args.get("deleted", "")),
-                     lookup=lookup)  # fmt: skip
+                     village=place["village"], parent_id=parent or None, sort=sort,
+                     descending=_flag(desc) if desc is not None else True, page=int(page_text), size=size,
+                     deleted=_flag(args.get("deleted", "")), lookup=lookup)  # fmt: skip
 
 
 def display(spec: FieldSpec, value: Any, *, unit: bool = True) -> str:

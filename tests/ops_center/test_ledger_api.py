@@ -209,6 +209,15 @@ async def test_the_list_query_search_filter_sort_lookup_and_paging(api: Api) -> 
     assert page["total"] == 1 and page["records"][0]["values"]["head_id_number"].startswith("623023**")
     status, body, _ = await api.call("GET", base, OFFICER_A, params={"sort": "head_name", "filter.phone": "1"})
     assert status == 400 and set(body["fields"]) == {"sort", "phone"}
+    parent = page["records"][0]["id"]
+    member = {"name": "成员甲", "id_number": id_number(99), "relation": "户主", "sex": "男", "birth_date": "1980-01-01"}
+    status, _, _ = await api.call("POST", "/api/ledgers/member/records", OFFICER_A,
+                                  body={"parent_id": parent, "values": member})  # fmt: skip
+    assert status == 201
+    status, page, _ = await api.call("GET", "/api/ledgers/member/records", OFFICER_A, params={"parent": parent})
+    assert page["total"] == 1 and page["records"][0]["parent_id"] == parent
+    status, body, _ = await api.call("GET", "/api/ledgers/member/records", OFFICER_A, params={"parent": "<x>"})
+    assert status == 400 and "parent" in body["fields"]
 
 
 @pytest.mark.asyncio
