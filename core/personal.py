@@ -88,13 +88,13 @@ class Sealer:
     def __init__(self, master: bytes) -> None:
         if len(master) < 16:
             raise ValueError("the records master key must hold at least 16 bytes")
-        self._key = _derive(master, b"zhouqu/records/sm4")[:16]
+        self._sm4 = algorithms.SM4(_derive(master, b"zhouqu/records/sm4")[:16])
         self._index_key = _derive(master, b"zhouqu/records/blind-index")
 
     def seal(self, plain: str, context: str) -> bytes:
         """Encrypt a value; `context` (ledger.field) is authenticated, so a value can't be moved to another field."""
         nonce = os.urandom(_NONCE)
-        enc = Cipher(algorithms.SM4(self._key), modes.GCM(nonce)).encryptor()
+        enc = Cipher(self._sm4, modes.GCM(nonce)).encryptor()
         enc.authenticate_additional_data(context.encode())
         body = enc.update(plain.encode()) + enc.finalize()
         return bytes([_KEY_VERSION]) + nonce + body + enc.tag
@@ -104,7 +104,7 @@ class Sealer:
         if len(sealed) < 1 + _NONCE + 16 or sealed[0] != _KEY_VERSION:
             raise SealError("sealed value has an unknown format or key version")
         nonce, body, tag = sealed[1 : 1 + _NONCE], sealed[1 + _NONCE : -16], sealed[-16:]
-        dec = Cipher(algorithms.SM4(self._key), modes.GCM(nonce, tag)).decryptor()
+        dec = Cipher(self._sm4, modes.GCM(nonce, tag)).decryptor()
         dec.authenticate_additional_data(context.encode())
         try:
             return (dec.update(body) + dec.finalize()).decode()

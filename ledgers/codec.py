@@ -48,6 +48,9 @@ class Codec:
 
     def __init__(self, ledger: Ledger, sealer: Sealer) -> None:
         self.ledger, self.sealer = ledger, sealer
+        # per field, worked out once: (spec, sealing context, blind-index column, geo columns)
+        self._plan = {f.key: (f, self.context(f), index_column(f.key) if f.lookup else None,
+                              geo_columns(f.key) if f.type == "geo" else None) for f in ledger.fields}  # fmt: skip
 
     def context(self, spec: FieldSpec) -> str:
         """What a sealed value is bound to: its ledger and field."""
@@ -56,17 +59,16 @@ class Codec:
     def columns(self, values: dict[str, Any]) -> dict[str, Any]:
         """Column -> stored value for the fields in `values` (sealed, indexed, split as declared)."""
         out: dict[str, Any] = {}
+        seal, index = self.sealer.seal, self.sealer.index
         for key, value in values.items():
-            spec = self.ledger.field(key)
+            spec, context, bix, geo = self._plan[key]
             if spec.personal:
                 text = to_text(spec, value)
-                out[key] = self.sealer.seal(text, self.context(spec)) if text else None
-                if spec.lookup:
-                    bix = self.sealer.index(spec.personal, text, self.context(spec)) if text else None
-                    out[index_column(key)] = bix
-            elif spec.type == "geo":
-                lon, lat = geo_columns(key)
-                out[lon], out[lat] = (value[0], value[1]) if value is not None else (None, None)
+                out[key] = seal(text, context) if text else None
+                if bix is not None:
+                    out[bix] = index(spec.personal, text, context) if text else None
+            elif geo is not None:
+                out[geo[0]], out[geo[1]] = (value[0], value[1]) if value is not None else (None, None)
             else:
                 out[key] = value
         return out

@@ -78,7 +78,7 @@ def _conditions(store: LedgerStore, ledger: Ledger, table: Table, q: ListQuery) 
     if q.parent_id is not None:
         conds.append(table.c.parent_id == q.parent_id)
     for key, value in q.filters.items():
-        spec = ledger.field(key) if key in {f.key for f in ledger.fields} else None
+        spec = ledger.field(key) if ledger.has(key) else None
         if spec is None or not spec.filter:
             raise RecordInvalid({key[:40]: "不能按此字段筛选"})
         col = table.c[key]
@@ -95,7 +95,7 @@ def _conditions(store: LedgerStore, ledger: Ledger, table: Table, q: ListQuery) 
         conds.append(or_(*(table.c[k].like(like, escape="\\") for k in searchable)))
     if q.lookup is not None:
         key, value = q.lookup
-        spec = ledger.field(key) if key in {f.key for f in ledger.fields} else None
+        spec = ledger.field(key) if ledger.has(key) else None
         if spec is None or not spec.lookup or spec.personal is None:
             raise RecordInvalid({key[:40]: "不能按此字段查找"})
         bix = store.codecs[ledger.ledger].index_of(key, normalize(spec.personal, value))
@@ -160,7 +160,7 @@ def history(store: LedgerStore, user: User, key: str, rid: str) -> list[Version]
         diff = codec.open_diff(v.diff)
         for side in ("before", "after"):
             for k, text in diff[side].items():
-                spec = ledger.field(k) if k in {f.key for f in ledger.fields} else None
+                spec = ledger.field(k) if ledger.has(k) else None
                 if spec is not None and spec.personal and not whole:
                     diff[side][k] = mask(spec.personal, text)
         out.append(Version(v.version, v.action, v.at, v.by_user, v.ip, diff["before"], diff["after"]))

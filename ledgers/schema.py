@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from core.access import DUTIES
 from core.declared import located
@@ -175,6 +175,7 @@ class Ledger(_Strict):
     stats: list[Measure] = Field(default_factory=list, description="Statistics per village and township.")
     map: MapLayer | None = Field(None, description="A layer on the 一张图 map (ledgers with a geo field).")
     access: Access = Field(default_factory=Access, description="Duties per action.")
+    _by_key: dict[str, FieldSpec] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> Ledger:
@@ -204,11 +205,16 @@ class Ledger(_Strict):
                 problems.append(("map.title", "map.title must name a field that is not personal"))
         if problems:
             raise ValueError(located(problems))
+        self._by_key = by_key
         return self
 
     def field(self, key: str) -> FieldSpec:
         """The field of that key; KeyError when none."""
-        for f in self.fields:
-            if f.key == key:
-                return f
-        raise KeyError(f"ledger {self.ledger} has no field {key!r}")
+        try:
+            return self._by_key[key]
+        except KeyError:
+            raise KeyError(f"ledger {self.ledger} has no field {key!r}") from None
+
+    def has(self, key: str) -> bool:
+        """Whether the ledger declares a field of that key."""
+        return key in self._by_key
