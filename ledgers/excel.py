@@ -216,8 +216,8 @@ def import_workbook(
     problems = Problems(max_problems)
     try:
         books = book_ledgers(store.ledgers, key)
-    except ValueError as exc:
-        problems.add("", 0, 0, "", str(exc))
+    except RecordInvalid as exc:
+        problems.add("", 0, 0, "", exc.errors["ledger"])
         raise ImportRejected(_report(store, False, {}, problems)) from None
     for lg in books:
         store.require(user, lg, "write")  # a duty refusal is not a problem of the file: AccessDenied

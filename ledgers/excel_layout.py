@@ -15,6 +15,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from ledgers.loader import LedgerSet
 from ledgers.schema import FieldSpec, Ledger
+from ledgers.values import RecordInvalid
 
 CODE, TOWNSHIP, VILLAGE, PARENT = "_code", "_township", "_village", "_parent"  # system columns' keys (row 2)
 GUIDE, OPTIONS = "填写说明", "选项"  # the instructions sheet and the hidden sheet of drop-down lists
@@ -48,11 +49,12 @@ def sheet_name(ledger: Ledger) -> str:
 
 
 def book_ledgers(ledgers: LedgerSet, key: str) -> list[Ledger]:
-    """The ledgers of one workbook: a top ledger and its child ledgers; ValueError (Chinese) for a child ledger."""
+    """The ledgers of one workbook: a top ledger and its child ledgers; RecordInvalid (Chinese) for a child ledger."""
     lg = ledgers[key]
     if lg.parent is not None:
         parent = ledgers[lg.parent]
-        raise ValueError(f"“{lg.title}”是“{parent.title}”的子台账,请使用“{parent.title}”的模板一并导入导出")
+        why = f"“{lg.title}”是“{parent.title}”的子台账,请使用“{parent.title}”的模板一并导入导出"
+        raise RecordInvalid({"ledger": why})
     return [lg, *ledgers.children(key)]
 
 

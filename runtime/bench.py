@@ -24,6 +24,7 @@ from adapters.redis_server import free_port
 from adapters.telemetry import table_of
 from core.settings import Settings
 from runtime.platform import Platform
+from sim.bench import add_ledgers_parser, run_ledgers
 from sim.fleet import build_fleet, provision
 from sim.load import LoadConfig, LoadResult
 
@@ -177,18 +178,10 @@ def main() -> None:
     o.add_argument("--cameras", type=int, default=400)
     o.add_argument("--stations", type=int, default=50)
     o.add_argument("--json", action="store_true", help="print one JSON line")
-    lg = sub.add_parser("ledgers", help="the synthetic county's Excel import, list pages, look-ups and statistics")
-    lg.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both",
-                    help="one backend (one JSON object) or both (a list of two)")  # fmt: skip
-    lg.add_argument("--households", type=int, default=35_000)
-    lg.add_argument("--requests", type=int, default=300, help="timed calls per measured query")
-    lg.add_argument("--seed", type=int, default=0)
-    lg.add_argument("--json", action="store_true", help="print one JSON line")
+    add_ledgers_parser(sub)
     args = parser.parse_args()
     if args.bench == "ledgers":
-        from runtime.bench_ledgers import ledgers_bench
-
-        result = ledgers_bench(args.backend, args.households, args.requests, args.seed)
+        result = run_ledgers(args)
     elif args.bench == "ops":
         from runtime.bench_ops import ops
 

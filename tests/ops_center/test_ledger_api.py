@@ -246,6 +246,8 @@ async def test_template_export_and_an_import_that_is_all_or_nothing(api: Api) ->
     assert status == 200 and exported[:2] == b"PK"
     status, body, _ = await api.call("GET", "/api/ledgers/household/export", COUNTY_OP)
     assert status == 403  # the household ledger's export is for officers and admins
+    status, body, _ = await api.call("GET", "/api/ledgers/member/template", OFFICER_A)
+    assert status == 400 and "户情档案" in body["error"]  # members come in the household's workbook
     status, body, _ = await api.call("POST", "/api/ledgers/household/import", OFFICER_A, data=b"not a workbook")
     assert status == 400 and body["report"]["ok"] is False and body["report"]["problems"]
     status, body, _ = await api.call("POST", "/api/ledgers/household/import", OFFICER_A, data=exported)

@@ -1,5 +1,6 @@
-"""`python -m runtime.bench ledgers`: the synthetic county (sim.population, 35,000 households and their ~139,000
-members, plus the industry rows of the key villages) through the ledger store, on SQLite and on PostgreSQL.
+"""`python -m sim.bench ledgers` (or runtime.bench ledgers): the synthetic county (sim.population, 35,000
+households and their ~139,000 members, plus the industry rows of the key villages) through the ledger store, on
+SQLite and on PostgreSQL.
 
 The county is written to .xlsx files in the import template's layout (timed apart: write_s), the household file
 (households and members) is imported whole as a county-level officer (import_s: check every cell, then one
