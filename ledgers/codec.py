@@ -102,8 +102,9 @@ class Codec:
 
     def seal_diff(self, before: dict[str, Any], after: dict[str, Any]) -> bytes:
         """A version's changed fields, before and after, as one sealed JSON blob (it may hold personal values)."""
-        doc = {"before": {k: to_text(self.ledger.field(k), v) for k, v in before.items()},
-               "after": {k: to_text(self.ledger.field(k), v) for k, v in after.items()}}  # fmt: skip
+        plan = self._plan
+        doc = {"before": {k: to_text(plan[k][0], v) for k, v in before.items()},
+               "after": {k: to_text(plan[k][0], v) for k, v in after.items()}}  # fmt: skip
         return self.sealer.seal(json.dumps(doc, ensure_ascii=False), f"{self.ledger.ledger}.version")
 
     def open_diff(self, sealed: bytes) -> dict[str, dict[str, str]]:
