@@ -83,7 +83,7 @@ class OpsServer:
             title={m.SLUG: f"{m.TITLE} · 舟曲县乡村运行中心" for m in page_modules()}, auth_provider=auth,
             extra_patterns=[(r"/", RedirectHandler, {"url": HOME}),
                             (r"/evidence", EvidenceHandler, {"ctx": self.ctx}), *ledger_patterns(self.ctx)],
-            check_unused_sessions=5000, unused_session_lifetime=15000, keep_alive=10000,
+            check_unused_sessions=5000, unused_session_lifetime=15000, keep_alive=10000, verbose=False,
             websocket_max_message_size=upload_limit(self.ctx),
         )  # fmt: skip
         self.server._tornado.add_transform(headers_transform(ops.tile_url))  # Bokeh offers no public hook

@@ -31,8 +31,11 @@ def build(session: OpsSession) -> pn.viewable.Viewable:
         listing = LedgerList(session, store, ledger, wanted)
         head = pane(f'<div class="zq-lg"><h2>{esc(ledger.title)}</h2><div class="zq-help">{esc(ledger.help)}</div>'
                     "</div>")  # fmt: skip
-        holder.objects = [ledger_nav(store, session, ledger, "list"), head, listing.view()]
+        view = listing.view()
+        # the first page is drawn before the view is attached: a change made to a pane in the same moment it is
+        # attached to the document could be lost (seen with fast queries: the table never reached the browser)
         await listing.reload()
+        holder.objects = [ledger_nav(store, session, ledger, "list"), head, view]
 
     pn.state.onload(open_page)
     return holder

@@ -121,9 +121,9 @@ def build(session: OpsSession) -> pn.viewable.Viewable:
         by.param.watch(load, "value")
         measure.param.watch(lambda _: draw(), "value")
         head = pane(f'<div class="zq-lg"><h2>{esc(ledger.title)} · 统计</h2></div>')
+        await load()  # drawn before it is attached (see pages/ledger.py)
         holder.objects = [ledger_nav(store, session, ledger, "stats"), head, pn.Row(by, measure), message, figures,
                           chart]  # fmt: skip
-        await load()
 
     pn.state.onload(open_page)
     return holder

@@ -69,8 +69,9 @@ def build(session: OpsSession) -> pn.viewable.Viewable:
                     refuse(str(exc))
                     return
             form = RecordForm(session, store, files, ledger, parent=parent)
-            holder.objects = [nav, form.view()]
-            await form.load()
+            view = form.view()
+            await form.load()  # filled before it is attached (see pages/ledger.py)
+            holder.objects = [nav, view]
             return
         problem = await checked_id(session, key, rid)
         if problem:
@@ -84,12 +85,14 @@ def build(session: OpsSession) -> pn.viewable.Viewable:
                 return
             form = RecordForm(session, store, files, ledger, record=record)
             back = pane(f'<a class="zq-back" href="{url("/record", ledger=key, id=rid)}">返回记录</a>')
-            holder.objects = [nav, back, form.view()]
+            view = form.view()
             await form.load()
+            holder.objects = [nav, back, view]
             return
         detail = RecordDetail(session, store, files, ledger, rid)
-        holder.objects = [nav, detail.view()]
+        view = detail.view()
         await detail.load()
+        holder.objects = [nav, view]
 
     pn.state.onload(open_page)
     return holder
