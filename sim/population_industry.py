@@ -147,7 +147,8 @@ def industry_rows(rng: random.Random, gaz: Gazetteer, village: Village, as_of: d
         yield "agri_talent", _row(name=names.person_name(rng, sex, rng.randint(30, 58), "汉族"), sex=sex,
                                   specialty=specialty, title=title, employer=employer,
                                   experience_years=rng.randint(3, 30), phone=names.mobile(rng),
-                                  serving_villages=f"{village.name}、{village.township}其他村")  # fmt: skip
+                                  serving_villages=f"{village.name}、{village.township}其他村",
+                                  service_township=village.township)  # fmt: skip
 
 
 def _row(**values: Any) -> Values:
