@@ -143,15 +143,9 @@ def children(store: LedgerStore, user: User, key: str, parent_id: str) -> list[R
 def history(store: LedgerStore, user: User, key: str, rid: str) -> list[Version]:
     """Every version of a record the user may read, oldest first; personal values masked as the viewer needs."""
     ledger = store.ledger(key)
-    rec = store.get(user, key, rid) if not store.may(user, ledger, "restore") else None
+    row = store.locate(user, key, rid, deleted=True)  # an admin may read the history of a deleted record
+    township, village = row.township, row.village
     with store.engine.connect() as conn:
-        if rec is None:  # an admin may read the history of a deleted record: scope still applies
-            table = store.tables[key]
-            row = conn.execute(select(table).where(table.c.id == rid)).first()
-            store.visible(user, ledger, row, rid, "restore")
-            township, village = row.township, row.village  # type: ignore[union-attr]
-        else:
-            township, village = rec.township, rec.village
         rows = list(conn.execute(select(versions).where(versions.c.ledger == key, versions.c.record_id == rid)
                                  .order_by(versions.c.version)))  # fmt: skip
     whole = sees_personal(user, township, village)

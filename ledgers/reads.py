@@ -1,4 +1,4 @@
-"""Reads the ledger pages need beside ledgers.query: record counts per ledger in an area, a deleted record too."""
+"""Reads the ledger pages need beside ledgers.query: record counts per ledger in an area."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ from sqlalchemy import false, func, select
 
 from core.access import User
 from ledgers.query import area
-from ledgers.store import LedgerStore, NotFound, Record
-from ledgers.values import record_id_ok
+from ledgers.store import LedgerStore
 
 
 def counts(store: LedgerStore, user: User, keys: list[str]) -> dict[str, int]:
@@ -20,16 +19,3 @@ def counts(store: LedgerStore, user: User, keys: list[str]) -> dict[str, int]:
             out[key] = int(conn.scalar(stmt) or 0)
     return out
 
-
-def fetch(store: LedgerStore, user: User, key: str, rid: str) -> Record:
-    """A record the user may read; a deleted one too for an account that may restore it (scope checked, audited)."""
-    ledger = store.ledger(key)
-    if not store.may(user, ledger, "restore"):
-        return store.get(user, key, rid)
-    store.require(user, ledger, "read", rid)
-    if not record_id_ok(rid):
-        raise NotFound("记录编号格式不正确")
-    table = store.tables[key]
-    with store.engine.connect() as conn:
-        row = conn.execute(select(table).where(table.c.id == rid)).first()
-    return store.view(user, ledger, store.visible(user, ledger, row, rid, "restore"))

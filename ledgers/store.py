@@ -196,13 +196,18 @@ class LedgerStore:
             raise NotFound(f"未找到记录 {rid},或该记录不在您的管辖范围内")
         return row
 
-    def get(self, user: User, key: str, rid: str) -> Record:
-        """One record the user may read."""
+    def locate(self, user: User, key: str, rid: str, *, deleted: bool = False) -> Any:
+        """The stored row of a record the user may read (scope checked, refusals audited); with `deleted`, a
+        deleted record too for an account that may restore it."""
         ledger = self.ledger(key)
         self.require(user, ledger, "read", rid)
+        action = "restore" if deleted and self.may(user, ledger, "restore") else "read"
         with self.engine.connect() as conn:
-            row = self.visible(user, ledger, self._row(conn, ledger, rid), rid, "read")
-        return self.view(user, ledger, row)
+            return self.visible(user, ledger, self._row(conn, ledger, rid), rid, action)
+
+    def get(self, user: User, key: str, rid: str, *, deleted: bool = False) -> Record:
+        """One record the user may read (with `deleted`, as `locate`), masked as the user needs."""
+        return self.view(user, self.ledger(key), self.locate(user, key, rid, deleted=deleted))
 
     # --- writes -------------------------------------------------------------------------------------------------
 

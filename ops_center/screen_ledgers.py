@@ -48,36 +48,37 @@ async def ledger_figures(store: LedgerStore | None, user: User, township: str, v
         return None
 
 
-def _cell(key: str, value: Any, unit: str = "") -> str:
+def _cell(value: Any, unit: str = "") -> str:
     shown = "—" if value is None else f"{int(value):,}" if isinstance(value, int | float) else html.escape(str(value))
     return f'<td class="mid">{shown}<span class="dim"> {unit}</span></td>' if unit else f'<td class="mid">{shown}</td>'
 
 
+def _panel(card: Any, title: str, figures: dict[str, Any] | None, columns: tuple[tuple[str, str, str], ...],
+           unavailable: str, empty: str, footer: str) -> str:
+    """A card of one row of measures (key, header, unit), or why there is none."""
+    if figures is None:
+        return card(title, f'<div class="dim">{unavailable}</div>')
+    if not figures.get(columns[0][0]):
+        return card(title, f'<div class="dim">{empty}</div>')
+    head = "".join(f"<th>{h}</th>" for _, h, _ in columns)
+    row = "".join(_cell(figures.get(k), u) for k, _, u in columns)
+    return card(title, f'<table class="grid"><tr>{head}</tr><tr>{row}</tr></table><div class="dim">{footer}</div>')
+
+
 def houses_html(f: LedgerFigures | None, card: Any) -> str:
     """房屋信息: households, people, 脱贫户, 监测户 and migrant workers of the village (the 户情 ledger)."""
-    if f is None:
-        return card("房屋信息 · 户情", '<div class="dim">户情台账暂不可用</div>')
-    h = f.houses
-    if not h.get("households"):
-        return card("房屋信息 · 户情", '<div class="dim">本村尚未录入户情档案</div>')
-    head = "".join(f"<th>{t}</th>" for t in ("户数", "人口", "脱贫户", "监测户", "外出务工"))
-    measures = (("households", "户"), ("persons", "人"), ("lifted", "户"), ("monitored", "户"), ("migrants", "人"))
-    row = "".join(_cell(k, h.get(k), u) for k, u in measures)
-    where = f"已标注房屋位置 {len(f.house_points)} 处(地图灰色方块)"
-    body = f'<table class="grid"><tr>{head}</tr><tr>{row}</tr></table><div class="dim">{where}</div>'
-    return card("房屋信息 · 户情", body)
+    columns = (("households", "户数", "户"), ("persons", "人口", "人"), ("lifted", "脱贫户", "户"),
+               ("monitored", "监测户", "户"), ("migrants", "外出务工", "人"))  # fmt: skip
+    footer = f"已标注房屋位置 {len(f.house_points)} 处(地图灰色方块)" if f else ""
+    return _panel(card, "房屋信息 · 户情", f.houses if f else None, columns, "户情台账暂不可用", "本村尚未录入户情档案",
+                  footer)  # fmt: skip
 
 
 def homestays_html(f: LedgerFigures | None, card: Any) -> str:
     """民宿(农家乐)分布: homestays, rooms and beds of the village (the 民宿 ledger), their names."""
-    if f is None:
-        return card("民宿(农家乐)分布", '<div class="dim">民宿台账暂不可用</div>')
-    s = f.homestays
-    if not s.get("homestays"):
-        return card("民宿(农家乐)分布", '<div class="dim">本村尚未登记民宿(农家乐)</div>')
-    head = "".join(f"<th>{t}</th>" for t in ("民宿", "客房", "床位"))
-    row = "".join(_cell(k, s.get(k), u) for k, u in (("homestays", "家"), ("rooms", "间"), ("beds", "张")))
-    names = "、".join(html.escape(n) for _, _, n in f.homestay_points[:8] if n)
-    more = f"等{len(f.homestay_points)}家" if len(f.homestay_points) > 8 else ""
-    return card("民宿(农家乐)分布", f'<table class="grid"><tr>{head}</tr><tr>{row}</tr></table>'
-                f'<div class="dim">{names}{more}(地图橙色菱形)</div>')  # fmt: skip
+    columns = (("homestays", "民宿", "家"), ("rooms", "客房", "间"), ("beds", "床位", "张"))
+    points = f.homestay_points if f else []
+    names = "、".join(html.escape(n) for _, _, n in points[:8] if n)
+    more = f"等{len(points)}家" if len(points) > 8 else ""
+    return _panel(card, "民宿(农家乐)分布", f.homestays if f else None, columns, "民宿台账暂不可用",
+                  "本村尚未登记民宿(农家乐)", f"{names}{more}(地图橙色菱形)")  # fmt: skip

@@ -7,12 +7,11 @@ A kind without a module gets the generic view: twin summary and recent events.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from types import ModuleType
 from typing import Any
 
 from core.kinds import DeviceProfile
+from core.modules import submodule
 from ops_center.session import OpsSession
 
 
@@ -20,13 +19,8 @@ def kind_module(kind: str) -> ModuleType:
     """The page module of a kind, or the generic one when the kind has none."""
     from ops_center.devices import generic
 
-    if not kind.isidentifier() or kind.startswith("_"):
-        return generic
-    name = f"{__name__}.{kind}"
-    if importlib.util.find_spec(name) is None:
-        return generic
-    mod = importlib.import_module(name)
-    return mod if getattr(mod, "KIND", None) == kind else generic
+    mod = submodule(__name__, kind)
+    return mod if mod is not None and getattr(mod, "KIND", None) == kind else generic
 
 
 def view(session: OpsSession, profile: DeviceProfile) -> Any:

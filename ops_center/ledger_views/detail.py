@@ -14,7 +14,6 @@ import panel as pn
 from core.access import AccessDenied, User
 from ledgers.attachments import Attachment, Attachments
 from ledgers.query import Version, children, history
-from ledgers.reads import fetch
 from ledgers.schema import Ledger
 from ledgers.store import LedgerStore, NotFound, Record, StaleEdit
 from ledgers.values import RecordInvalid
@@ -39,7 +38,7 @@ class Bundle:
 
 def read_bundle(store: LedgerStore, files: Attachments, user: User, key: str, rid: str) -> Bundle:
     """The record page's data (blocking: call it in a thread); NotFound, AccessDenied as the store says."""
-    rec = fetch(store, user, key, rid)
+    rec = store.get(user, key, rid, deleted=True)
     kids = [(c, children(store, user, c.ledger, rid)) for c in store.ledgers.children(key)
             if store.may(user, c, "read") and not rec.deleted]  # fmt: skip
     return Bundle(rec, kids, history(store, user, key, rid), files.of_record(rec))

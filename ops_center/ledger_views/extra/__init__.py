@@ -6,17 +6,12 @@ may read more records through the store in a thread). A ledger without a module 
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from types import ModuleType
+
+from core.modules import submodule
 
 
 def extra_module(key: str) -> ModuleType | None:
     """The extra view module of a ledger, or None when it has none."""
-    if not key.isidentifier() or key.startswith("_"):
-        return None
-    name = f"{__name__}.{key}"
-    if importlib.util.find_spec(name) is None:
-        return None
-    mod = importlib.import_module(name)
+    mod = submodule(__name__, key)
     return mod if callable(getattr(mod, "build", None)) else None
