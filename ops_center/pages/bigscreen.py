@@ -276,9 +276,9 @@ class ScreenView:
             if self.panes[name].object != body:
                 self.panes[name].object = body
 
-    async def load_slow(self) -> tuple[int | None, HiveFigures, LedgerFigures | None]:
-        """Read the ClickHouse, adoption and ledger figures (no drawing: this runs outside the document lock)."""
-        ctx, v, now = self.session.ctx, self.village, _now_ms()
+    async def load_slow(self, now: int) -> tuple[int | None, HiveFigures, LedgerFigures | None]:
+        """Read the ClickHouse, adoption and ledger figures as of `now` (no drawing: outside the document lock)."""
+        ctx, v = self.session.ctx, self.village
         handled = await handled_today(ctx.query, v.township, v.name, now)
         hives = await hive_figures(ctx, v.township, v.name, now)
         return handled, hives, await ledger_figures(ctx.ledgers, self.session.user, v.township, v.name)
@@ -331,7 +331,7 @@ def build(session: OpsSession) -> pn.viewable.Viewable:
     view = ScreenView(session, village)
     pn.state.add_periodic_callback(view.map.update, period=POLL_MS)
     pn.state.add_periodic_callback(view.refresh, period=FIGURES_MS)
-    slow = Loader(view.load_slow, view.draw_slow)
+    slow = Loader(lambda: view.load_slow(_now_ms()), view.draw_slow)
     pn.state.add_periodic_callback(slow.start, period=SLOW_MS)
     pn.state.onload(slow.start)
     return view.layout()

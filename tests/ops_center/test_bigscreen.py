@@ -238,7 +238,7 @@ async def test_the_screen_draws_the_village_and_marks_unfed_panels_as_not_connec
     assert text.count("未接入") >= len(NOT_CONNECTED)
     assert "狼岔坝村" in text and "示意位置" in text  # the gazetteer position is a generated one
     assert view.trend_fig.visible is False  # no line before ClickHouse answered
-    view.draw_slow(await view.load_slow())
+    view.draw_slow(await view.load_slow(NOW))
     assert view.hives is not None and view.hives.total_kg == 55.5 and view.handled == 1
     assert list(view.trend.data["kg"])[-1] == 5.5 and view.trend_fig.visible
     text = page_text(view)
@@ -270,7 +270,7 @@ async def test_the_screen_shows_the_village_households_and_homestays_from_the_le
     store, log = open_store(sqlite_url(tmp_path))
     ctx.ledgers = store
     view = ScreenView(OpsSession(ctx, SCREEN, "sid", "127.0.0.1"), ctx.gazetteer.village(VILLAGE, TOWN))
-    view.draw_slow(await view.load_slow())
+    view.draw_slow(await view.load_slow(NOW))
     assert "本村尚未录入户情档案" in page_text(view)
     store.create(OFFICER_A, "household", household(1, poverty_status="监测户", monitoring_type="边缘易致贫户",
                                                    migrants=1), village=VILLAGE)  # fmt: skip
@@ -279,7 +279,7 @@ async def test_the_screen_shows_the_village_households_and_homestays_from_the_le
     store.create(OFFICER_A, "homestay", {"name": "白龙江畔农家乐", "operator": "王老板", "phone": "13909410099",
                                          "kind": "农家乐", "rooms": 6, "beds": 12, "position": "104.23,33.75"},
                  village=VILLAGE)  # fmt: skip
-    view.draw_slow(await view.load_slow())
+    view.draw_slow(await view.load_slow(NOW))
     text = page_text(view)
     assert "房屋信息 · 户情" in text
     assert '<td class="mid">2<span class="dim"> 户</span></td>' in text  # the other village's house is not counted
