@@ -8,9 +8,9 @@ from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# ground first; folders of one layer may import each other (ledgers sit beside rules; workflows will too)
-LAYERS = {"core": 0, "adapters": 1, "rules": 1, "ledgers": 1, "actors": 2, "serve": 2, "ops_center": 3, "sim": 3,
-          "runtime": 4}  # fmt: skip
+# ground first; folders of one layer may import each other (ledgers and workflows sit beside rules)
+LAYERS = {"core": 0, "adapters": 1, "rules": 1, "ledgers": 1, "workflows": 1, "actors": 2, "serve": 2,
+          "ops_center": 3, "sim": 3, "runtime": 4}  # fmt: skip
 
 
 @cache

@@ -21,6 +21,7 @@ from core.settings.serve import DeploymentSettings, DetectorSettings, PlateReade
 from core.settings.sink import SinkSettings
 from core.settings.speaker import SpeakerSettings
 from core.settings.watch import WatchSettings
+from core.settings.workflows import WorkflowSettings
 
 __all__ = [
     "BusSettings",
@@ -37,6 +38,7 @@ __all__ = [
     "SpeakerSettings",
     "StreamRetention",
     "WatchSettings",
+    "WorkflowSettings",
     "load_settings",
 ]
 
@@ -86,6 +88,9 @@ class Settings(BaseSettings):
     ops: OpsSettings = Field(default_factory=OpsSettings, description="Operations center (Panel app) settings.")
     records: RecordsSettings = Field(
         default_factory=RecordsSettings, description="Ledger records: store, sealing key, import and upload limits."
+    )
+    workflows: WorkflowSettings = Field(
+        default_factory=WorkflowSettings, description="Declared workflows: enabled villages, timers, the citizen edge."
     )
     rules_dir: Path | None = Field(
         None, description="Directory of rule YAML files (edits are picked up live); unset means rules/default/."
