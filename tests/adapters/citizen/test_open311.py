@@ -127,6 +127,7 @@ async def test_a_good_post_files_a_report_and_lists_with_the_ticket_state(
     assert inc.incident_id == rid and inc.category == "基础设施" and inc.village == "杰迪村"
     assert inc.source == "citizen" and inc.detail["reporter"] == "open311:随手拍" and inc.lat == 33.87
     assert "13909410001" not in json.dumps(inc.detail, ensure_ascii=False)
+    assert b"13909410001" not in (await r.hget(REQUESTS, rid) or b"")  # the phone is never stored
     [one] = await (await c.get(f"{V2}/requests/{rid}.json")).json()
     assert one["status"] == "open" and one["status_notes"] == "已受理" and one["service_name"] == "基础设施报修"
     assert one["lat"] == 33.87 and one["long"] == 103.94 and one["requested_datetime"].endswith("+08:00")
