@@ -321,7 +321,8 @@ def apply(item: Item, inst: Instance, cmd: Command, user: User, seq: int, now: i
         to_state=t.to,
         actor=user.username,
         actor_name=user.name,
-        duty=_duty_of(user, t.duties) or ("applicant" if t.by == "applicant" else ""),
+        duty=_duty_of(user, t.duties if t.by == "staff" else list(user.duties))
+        or ("applicant" if user.username == inst.applicant else "citizen"),
         level=user.level,
         ts=now,
         ip=cmd.ip,

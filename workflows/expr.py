@@ -50,7 +50,7 @@ def compile_rule(text: str, symbols: tuple[tuple[str, str], ...]) -> rule_engine
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, bool | str | Decimal) or value is None:
+    if isinstance(value, bool | str | Decimal | dt.datetime) or value is None:
         return value
     if isinstance(value, int | float):
         return Decimal(str(value))

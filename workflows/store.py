@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from alembic import command as alembic_command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.access import User, in_scope
 from core.clock import local_time
@@ -25,7 +26,7 @@ from ledgers.query import ListQuery, list_records
 from ledgers.startup import SYSTEM
 from ledgers.store import Audit, LedgerStore, NotFound
 from ledgers.values import RecordInvalid, check_values
-from workflows import engine
+from workflows import documents, engine
 from workflows.codec import InstanceCodec, encode
 from workflows.engine import Command, Instance, Refused, Result, Step
 from workflows.facts import facts_of
@@ -174,8 +175,10 @@ class WorkflowStore:
         cmd_key = idempotency or f"apply:{iid}"
         with self.engine.begin() as conn:
             if not self._claim(conn, cmd_key, iid):
-                row = self._row(conn, self._result(conn, cmd_key)["instance_id"])
-                return self.codec.open_instance(item, row.id, row.body)
+                row = self._row(conn, str(self._result(conn, cmd_key).get("instance_id", "")))
+                if row is None or not self._may_see(user, row):
+                    raise Refused("stale", "同一申请正在提交,请稍后刷新查看")
+                return self.codec.open_instance(self.definition(row.definition), row.id, row.body)
             self._insert(conn, result, ip)
             self._record(conn, cmd_key, Applied(iid, True, result.instance.state, result.instance.version))
         self.audit(user, "wf_apply", f"{item.item}/{iid}", True, {"village": village})
@@ -329,13 +332,13 @@ class WorkflowStore:
         return int(last or 0) + 1
 
     def _claim(self, conn: Connection, key: str, iid: str) -> bool:
-        """Take the command key in this transaction; False when it was already used (a repeat)."""
-        try:
-            with conn.begin_nested():
-                conn.execute(commands.insert().values(key=key[:120], instance_id=iid[:32], at=self.clock(), result=""))
-        except IntegrityError:
-            return False
-        return True
+        """Take the command key in this transaction; False when it was already used (a repeat).
+
+        An upsert that does nothing on a taken key, not a savepoint: pysqlite commits a savepoint opened outside
+        a transaction on release, so a refused or retried command would keep its key taken on SQLite."""
+        values = {"key": key[:120], "instance_id": iid[:32], "at": self.clock(), "result": ""}
+        insert = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(commands).values(**values)
+        return bool(conn.execute(insert.on_conflict_do_nothing(index_elements=["key"])).rowcount == 1)
 
     def _record(self, conn: Connection, key: str, out: Applied) -> None:
         conn.execute(commands.update().where(commands.c.key == key[:120]).values(result=encode(out.__dict__)))
@@ -381,6 +384,9 @@ class WorkflowStore:
                 outbox.insert(),
                 [{"at": n.ts, "instance_id": n.instance_id, "to_user": n.to, "text": n.text} for n in result.notices],
             )
+        item = self.definition(result.instance.definition)  # cached: the caller has just read it
+        if item.document and result.instance.state == item.document.state:
+            documents.issue(conn, item, result.instance, step.ts, self.settings.public_url.rstrip("/") + "/verify/")
 
     def _insert(self, conn: Connection, result: Result, ip: str) -> None:
         conn.execute(instances.insert().values(id=result.instance.id, **self._columns(result.instance)))
