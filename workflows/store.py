@@ -31,7 +31,7 @@ from workflows.codec import InstanceCodec, encode
 from workflows.engine import Command, Instance, Refused, Result, Step
 from workflows.facts import facts_of
 from workflows.loader import ItemSet
-from workflows.schema import Item
+from workflows.schema import OBJECT, Item
 from workflows.tables import commands, definitions, instances, outbox, steps
 
 log = logging.getLogger(__name__)
@@ -189,9 +189,12 @@ class WorkflowStore:
         for _ in range(RETRIES):
             with self.engine.begin() as conn:
                 if not self._claim(conn, cmd.key, cmd.instance_id):
-                    return Applied(**{**self._result(conn, cmd.key), "repeat": True})
+                    first = self._result(conn, cmd.key)
+                    if first["instance_id"] not in ("", cmd.instance_id):
+                        return Applied(cmd.instance_id, False, reason="该指令编号已用于其他申请", kind="invalid")
+                    return Applied(**{**first, "repeat": True})
                 row = self._row(conn, cmd.instance_id, lock=True)
-                if row is None or not self._may_see(user, row):
+                if row is None or not (self._may_see(user, row) or self._may_object(user, row, cmd.action)):
                     conn.rollback()
                     self.audit(user, "wf_denied", cmd.instance_id, False, {"action": cmd.action, "reason": "scope"})
                     return Applied(cmd.instance_id, False, reason="没有这件申请,或不在您的管辖范围内", kind="access")
@@ -323,6 +326,10 @@ class WorkflowStore:
             return True
         return bool(user.duties) and in_scope(user, row.township, row.village)
 
+    def _may_object(self, user: User, row: Any, action: str) -> bool:
+        """A villager may file an objection to a 公示 of their own village (the engine checks the posting)."""
+        return action == OBJECT and user.level == "village" and in_scope(user, row.township, row.village)
+
     def _row(self, conn: Connection, iid: str, *, lock: bool = False) -> Any:
         q = sa.select(instances).where(instances.c.id == iid[:32])
         return conn.execute(q.with_for_update() if lock else q).first()
@@ -338,7 +345,8 @@ class WorkflowStore:
         a transaction on release, so a refused or retried command would keep its key taken on SQLite."""
         values = {"key": key[:120], "instance_id": iid[:32], "at": self.clock(), "result": ""}
         insert = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(commands).values(**values)
-        return bool(conn.execute(insert.on_conflict_do_nothing(index_elements=["key"])).rowcount == 1)
+        taken = insert.on_conflict_do_nothing(index_elements=["key"]).returning(commands.c.key)
+        return conn.execute(taken).first() is not None  # psycopg reports no rowcount for this statement
 
     def _record(self, conn: Connection, key: str, out: Applied) -> None:
         conn.execute(commands.update().where(commands.c.key == key[:120]).values(result=encode(out.__dict__)))
