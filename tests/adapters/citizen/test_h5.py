@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import pytest_asyncio
@@ -165,7 +165,7 @@ async def test_report_is_queued(h5: tuple[TestClient, CitizenContext]) -> None:
     resp = await client.post("/h5/report", data=form)
     text = await resp.text()
     assert resp.status == 200 and "工单编号" in text
-    entries = await ctx.redis.xrange(REPORTS)
+    entries = cast(list[Any], await ctx.redis.xrange(REPORTS))
     assert len(entries) == 1 and "村口路灯不亮".encode() in entries[0][1][b"i"]
     empty = await client.post("/h5/report", data={"text": " ", "category": "基础设施报修"})
-    assert empty.status == 400 and len(await ctx.redis.xrange(REPORTS)) == 1
+    assert empty.status == 400 and len(cast(list[Any], await ctx.redis.xrange(REPORTS))) == 1
