@@ -16,6 +16,7 @@ from core.settings import Settings
 
 if TYPE_CHECKING:
     from ledgers.store import LedgerStore
+    from workflows.store import WorkflowStore
 
 Query = Callable[[str], Awaitable[list[dict[str, Any]]]]  # a read-only ClickHouse query (through the store actor)
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$")
@@ -51,6 +52,7 @@ class OpsContext:
     probes: dict[str, Any] = field(default_factory=dict)  # name -> Ray actor with `stats` (the health page)
     live: Any = None  # ops_center.live.LiveState, set by the server
     ledgers: LedgerStore | None = None  # the ledger records (台账); None where the platform runs without them
+    workflows: WorkflowStore | None = None  # the declared items' applications (事项审批, 任务); None: not run
 
     def __post_init__(self) -> None:
         self.accounts = Accounts(self.redis, self.settings.ops)
