@@ -65,8 +65,9 @@ def routes(ctx: CitizenContext) -> list[web.RouteDef]:
     async def home(request: web.Request) -> web.Response:
         user = await current_user(ctx, request)
         v = f"?village={esc(user.village)}" if user else ""
-        links = [("/h5/items", "我要办事"), ("/h5/mine", "我的申请"), (f"/h5/notices{v}", "公示公告"),
-                 ("/h5/guide", "事项指南"), ("/h5/report", "民事直说"), (f"/h5/directory{v}", "村通讯录")]  # fmt: skip
+        links = [("/h5/items", "我要办事"), ("/h5/mine", "我的申请"), ("/h5/messages", "我的消息"),
+                 (f"/h5/notices{v}", "公示公告"), ("/h5/guide", "事项指南"), ("/h5/report", "民事直说"),
+                 (f"/h5/directory{v}", "村通讯录")]  # fmt: skip
         nav = "".join(f'<div class="card"><a href="{h}">{esc(t)}</a></div>' for h, t in links)
         return page("乡村惠民服务", nav, user_name=user.name if user else "")
 

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from adapters.citizen import login, open311, pages, pages_apply
+from adapters.citizen import login, open311, pages, pages_apply, verify
 from adapters.citizen.context import CitizenContext
 
 FORM_FILES = 4  # uploads one form may carry at the largest size
@@ -33,6 +33,7 @@ def make_app(ctx: CitizenContext) -> web.Application:
     app.add_routes(pages.routes(ctx))
     app.add_routes(pages_apply.routes(ctx))
     app.add_routes(open311.routes(ctx))
+    app.add_routes(verify.routes(ctx))
     return app
 
 

@@ -23,6 +23,7 @@ class WorkflowSettings(Section):
         "Enabling an item in a new village is adding the village here.",
     )
     timer_interval_s: float = Field(5.0, gt=0, le=600, description="How often the workflow host runs due timers.")
+    citizen_host: str = Field("127.0.0.1", description="Address the citizen service binds to (0.0.0.0 behind a proxy).")
     citizen_port: int = Field(8095, ge=1, le=65535, description="Port of the citizen service (phone H5, Open311).")
     open311_keys: dict[str, str] = Field(
         default_factory=dict, description="Open311 api_key -> the name of the third-party app that holds it."

@@ -169,3 +169,41 @@ async def test_report_is_queued(h5: tuple[TestClient, CitizenContext]) -> None:
     assert len(entries) == 1 and "村口路灯不亮".encode() in entries[0][1][b"i"]
     empty = await client.post("/h5/report", data={"text": " ", "category": "基础设施报修"})
     assert empty.status == 400 and len(cast(list[Any], await ctx.redis.xrange(REPORTS))) == 1
+
+
+async def test_the_result_reaches_the_phone_and_the_public_page_verifies_the_notice(
+    h5: tuple[TestClient, CitizenContext],
+) -> None:
+    client, ctx = h5
+    wf = ctx.workflows
+    sha = "a" * 64
+    form = {"id_number": ID, "work_place": "江苏省苏州市", "employer": "苏州某厂", "months": 6, "id_photo": sha,
+            "work_proof": sha}  # fmt: skip
+    inst = wf.submit(CITIZEN, "labour_subsidy", form, village="狼岔坝村")
+    assert wf.act(OFFICER_A, Command(key="v1", instance_id=inst.id, action="approve", ts=0, opinion="属实")).ok
+    wf.run_due(wf.clock() + 6 * 86_400_000)
+    township = User(username="dc_off", name="大川镇审批", level="township", duties=["officer"], township="大川镇")
+    done = wf.act(township, Command(key="t1", instance_id=inst.id, action="approve", ts=0, opinion="同意",
+                                    signature="李四"))  # fmt: skip
+    assert done.ok and done.state == "approved"
+    await _login(client, ctx)
+    text = await (await client.get("/h5/messages")).text()
+    assert "已受理" in text and "已审批" in text and inst.id in text
+    detail = await (await client.get(f"/h5/app/{inst.id}")).text()
+    assert "已审批" in detail and "600" in detail
+    pdf = await client.get(f"/h5/app/{inst.id}/pdf")
+    assert pdf.status == 200 and (await pdf.read()).startswith(b"%PDF")
+    with wf.engine.connect() as conn:
+        code = conn.exec_driver_sql("SELECT code FROM wf_documents WHERE instance_id = ?", (inst.id,)).scalar()
+    public = TestClient(TestServer(make_app(ctx)))  # no cookie: the verification page is public
+    await public.start_server()
+    try:
+        page = await public.get(f"/verify/{code}")
+        body = await page.text()
+        assert page.status == 200 and "真实有效" in body and "一次性劳务补贴审批通知书" in body
+        assert "张*" in body and "张三" not in body and ID not in body
+        assert (await public.get("/verify/NOT-A-CODE")).status == 400
+        assert (await public.get("/verify/ABCDEFGHJKMN")).status == 404
+        assert (await public.get("/h5/messages", allow_redirects=False)).status == 302
+    finally:
+        await public.close()
