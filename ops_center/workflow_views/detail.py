@@ -159,8 +159,8 @@ class ApplicationDetail:
             self.message.object = message_html("办理暂时无法完成,请稍后重试")
             return None
         if not out.ok:
-            if out.kind != "invalid":  # refused for access, stale or ended: the key is spent, draw afresh
-                self.keys[action] = str(uuid.uuid4())
+            if out.kind in ("stale", "ended"):  # moved by someone else meanwhile: show where it stands now
+                await self.load(inst.id)
             self.message.object = message_html(out.reason)
             return out
         assert self.item is not None

@@ -95,6 +95,8 @@ async def test_officer_approves_from_the_inbox_detail(wf_ctx: OpsContext) -> Non
     detail.opinion.value = ""
     refused = await detail.act("approve")
     assert refused is not None and not refused.ok and "请填写意见" in str(detail.message.object)
+    other = ApplicationDetail(session(wf_ctx, OFFICER_A), store(wf_ctx))  # the same application in a second tab
+    await other.load(inst.id)
     detail.opinion.value = "材料齐全,同意公示"
     done = await detail.act("approve")
     assert done is not None and done.ok and done.state == "village_posting"
@@ -103,6 +105,10 @@ async def test_officer_approves_from_the_inbox_detail(wf_ctx: OpsContext) -> Non
     assert moved.state == "village_posting"
     assert "材料齐全,同意公示" in html_of(detail) and "10.0.0.9" in html_of(detail)  # the full staff timeline
     assert list(inbox.table.value["编号"]) == []  # acted on: gone from the inbox
+    other.opinion.value = "不同意"
+    stale = await other.act("reject")  # drawn before the approval: refused, and redrawn as it now stands
+    assert stale is not None and not stale.ok and "已被他人办理" in str(other.message.object)
+    assert other.buttons == {} and store(wf_ctx).get(OFFICER_A, inst.id)[1].state == "village_posting"
 
 
 @pytest.mark.asyncio
