@@ -19,6 +19,7 @@ from actors.incident_host import IncidentHost
 from actors.kinds import device_kinds
 from actors.store import TelemetryStore
 from actors.video_host import VideoHost
+from actors.workflow_host import WorkflowHost
 from adapters.ingest.service import IngestService
 from adapters.push.actor import PushActor
 from adapters.redis_server import RedisServer, redacted
@@ -45,6 +46,7 @@ class Platform:
         self.hosts: dict[tuple[str, int], Any] = {}
         self.ingest: Any = None
         self.desk: Any = None
+        self.workflows: Any = None  # the workflow host (applications' commands, timers, notices)
         self.push: Any = None
         self.speaker: Any = None
         self.ops: Any = None
@@ -85,6 +87,7 @@ class Platform:
                 self.hosts[(kind, shard)] = host.remote(kind, shard, s, url)  # type: ignore[attr-defined]
         self.ingest = IngestService.remote(s, url)  # type: ignore[attr-defined]
         self.desk = IncidentHost.remote(s, url)  # type: ignore[attr-defined]
+        self.workflows = WorkflowHost.remote(s, url)  # type: ignore[attr-defined]
         self.push = PushActor.remote(s, url)  # type: ignore[attr-defined]
         if s.serve.enabled:
             self.speaker = SpeakerActor.remote(s, url)  # type: ignore[attr-defined]
@@ -95,8 +98,9 @@ class Platform:
 
     def probes(self) -> dict[str, Any]:
         """Every part that answers `stats`, by name, for the operations center's health page."""
-        parts = {"store": self.store, "ingest": self.ingest, "desk": self.desk, "push": self.push,
-                 "speaker": self.speaker, **{f"host:{k}.{n}": h for (k, n), h in self.hosts.items()}}  # fmt: skip
+        parts = {"store": self.store, "ingest": self.ingest, "desk": self.desk, "workflows": self.workflows,
+                 "push": self.push, "speaker": self.speaker,
+                 **{f"host:{k}.{n}": h for (k, n), h in self.hosts.items()}}  # fmt: skip
         return {name: actor for name, actor in parts.items() if actor is not None}
 
     def stats(self) -> dict[str, Any]:
@@ -107,6 +111,7 @@ class Platform:
             "ingest": ray.get(self.ingest.stats.remote()),
             "hosts": {name: ray.get(ref) for name, ref in hosts.items()},
             "desk": ray.get(self.desk.stats.remote()),
+            "workflows": ray.get(self.workflows.stats.remote()),
             "push": ray.get(self.push.stats.remote()),
             "speaker": ray.get(self.speaker.stats.remote()) if self.speaker else None,
             "ops": ray.get(self.ops.stats.remote()) if self.ops else None,
@@ -144,6 +149,7 @@ class Platform:
             f"Device hosts     {', '.join(f'{k}#{n}' for k, n in self.hosts)} (Ray actors)",
             f"Models (Serve)   {', '.join(s.serve.detectors) + ', plate reader' if self.serving else 'off'}",
             "Incident desk    rules engine + ticket actors (Ray actor)",
+            "Workflow host    applications: wf.commands -> records store -> wf.results, timers, notices (Ray actor)",
             f"Responder push   ws://{s.push.host}:{s.push.port}/push  page http://{s.push.host}:{s.push.page_port}/responder",
             f"Ops center       {f'http://{s.ops.host}:{s.ops.port}/' if self.ops else 'off'}",
             f"Ledger records   {records} ({declared} ledgers; pages /ledgers, API /api/ledgers)",
@@ -152,7 +158,8 @@ class Platform:
 
     def stop(self) -> None:
         """Stop what this platform started."""
-        parts = [self.ops, self.ingest, self.push, self.speaker, self.desk, *self.hosts.values(), self.store]
+        parts = [self.ops, self.ingest, self.push, self.speaker, self.desk, self.workflows, *self.hosts.values(),
+                 self.store]  # fmt: skip
         actors = [a for a in parts if a is not None]
         for actor in actors:
             ray.kill(actor, no_restart=True)
@@ -160,7 +167,7 @@ class Platform:
             with contextlib.suppress(ray.exceptions.RayError):
                 ray.get(actor.stats.remote(), timeout=30)
         self.hosts.clear()
-        self.ingest = self.store = self.desk = self.push = self.speaker = self.ops = None
+        self.ingest = self.store = self.desk = self.workflows = self.push = self.speaker = self.ops = None
         if self.serving:
             with contextlib.suppress(Exception):
                 shutdown_serve()
