@@ -76,6 +76,7 @@ class Command(msgspec.Struct, kw_only=True):
     amount: Decimal | None = None
     version: int | None = None  # the version the actor saw; a different one is a stale action
     ip: str = ""
+    values: dict[str, Any] = msgspec.field(default_factory=dict)  # form fields the step fills (typed by the store)
 
 
 class Notice(msgspec.Struct, kw_only=True):
@@ -296,6 +297,9 @@ def _additions(t: Transition, cmd: Command) -> dict[str, str]:
         errors["amount"] = "请填写核定金额"
     if len(cmd.opinion) > MAX_OPINION:
         errors["opinion"] = f"意见不超过{MAX_OPINION}字"
+    for key in cmd.values:
+        if key not in t.fills:
+            errors[str(key)[:40]] = "此步骤不能填写该项"
     return errors
 
 
@@ -310,7 +314,11 @@ def apply(item: Item, inst: Instance, cmd: Command, user: User, seq: int, now: i
     moved = _enter(item, inst, t.to, now)
     amount = cmd.amount if "amount" in t.adds else inst.amount
     moved = msgspec.structs.replace(
-        moved, version=inst.version + 1, amount=amount, objections=inst.objections + (t.action == OBJECT)
+        moved,
+        version=inst.version + 1,
+        amount=amount,
+        objections=inst.objections + (t.action == OBJECT),
+        form={**inst.form, **cmd.values},
     )
     trace = [f"条件:{t.when} 成立"] if t.when else []
     step = Step(

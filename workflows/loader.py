@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from pydantic import ValidationError
@@ -31,6 +33,11 @@ class ItemSet:
 
     def __contains__(self, key: object) -> bool:
         return key in self.items
+
+    def module(self, key: str) -> ModuleType | None:
+        """The item's own module (workflows.extra.<name>), if it declares one."""
+        name = self.items[key].module
+        return importlib.import_module(f"workflows.extra.{name}") if name else None
 
     def by_category(self, category: str) -> list[Item]:
         """The items of one category (小微权力, 证明开具 …), in file order."""
@@ -64,5 +71,11 @@ def load_items(directory: Path | str | None = None) -> ItemSet:
             raise WorkflowError(
                 f"{path}:{line_of(root, ('prefix',))}: prefix {item.prefix} already used by {prefixes[item.prefix]}"
             )
+        if item.module:
+            try:
+                importlib.import_module(f"workflows.extra.{item.module}")
+            except ImportError as exc:
+                raise WorkflowError(f"{path}:{line_of(root, ('module',))}: module workflows.extra.{item.module} "
+                                    f"cannot be imported: {exc}") from exc  # fmt: skip
         items[item.item], sources[item.item], prefixes[item.prefix] = item, at, item.item
     return ItemSet(base, items, sources)

@@ -74,6 +74,9 @@ class Transition(_Strict):
     when: str | None = Field(
         None, description="Guard on the form and facts (rule-engine expression), e.g. `amount > 2000`."
     )
+    fills: list[str] = Field(
+        default_factory=list, description="Form fields this step fills in (a village reporting a task's data)."
+    )
     adds: list[Addition] = Field(
         default_factory=list, description="What the step must add: opinion, signature, amount."
     )
@@ -137,6 +140,11 @@ class Item(_Strict):
     household: bool = Field(
         False, description="The applicant must be in the 户情 ledger; their household's facts feed the rules."
     )
+    module: str | None = Field(
+        None,
+        pattern=KEY,
+        description="Module workflows.extra.<name>: `check(store, township, village, form)` at apply.",
+    )
     form: list[FieldSpec] = Field(min_length=1, description="The form, typed and checked like ledger fields.")
     checks: list[Check] = Field(default_factory=list, description="Cross-field checks on the form.")
     requires: list[Requires] = Field(default_factory=list, description="Conditional requirements on the form.")
@@ -170,6 +178,10 @@ class Item(_Strict):
                 if (name, t.action) in seen:
                     problems.append((at, f"action {t.action} is declared twice from {name!r}"))
                 seen.add((name, t.action))
+        known = {f.key for f in self.form}
+        for i, t in enumerate(self.transitions):
+            problems += [(f"transitions.{i}.fills", f"action {t.action} fills unknown field {k!r}")
+                         for k in t.fills if k not in known]  # fmt: skip
         for i, s in enumerate(self.states):
             if s.objection_to is not None and s.objection_to not in states:
                 problems.append((f"states.{i}", f"objection_to names unknown state {s.objection_to!r}"))

@@ -153,6 +153,10 @@ class WorkflowStore:
             raise Refused("invalid", f"{village}尚未开通“{item.title}”")
         form = check_values(item.form_ledger, raw, today=self.ledgers.today(), gazetteer=self.ledgers.gazetteer)
         self.ledgers.check_whole(item.form_ledger, form)
+        module = self.items.module(key)
+        problems = module.check(self, township, village, form) if module is not None else {}
+        if problems:
+            raise RecordInvalid(problems)
         facts = self.facts(item, form, user)
         now = self.clock()
         iid = f"{item.prefix}{local_time(now, '%Y%m%d')}{secrets.token_hex(4).upper()}"
@@ -201,6 +205,7 @@ class WorkflowStore:
                 item = self.definition(row.definition)
                 inst = self.codec.open_instance(item, row.id, row.body)
                 try:
+                    cmd = self._typed_values(item, cmd)
                     result = engine.apply(item, inst, cmd, user, self._next_seq(conn, inst.id), self.clock())
                 except Refused as exc:
                     conn.rollback()
@@ -214,6 +219,20 @@ class WorkflowStore:
             self.audit(user, "wf_act", f"{item.item}/{inst.id}", True, {"action": cmd.action, "to": out.state})
             return out
         return Applied(cmd.instance_id, False, reason="该申请正被他人频繁办理,请稍后再试", kind="stale")
+
+    def _typed_values(self, item: Item, cmd: Command) -> Command:
+        """The form fields a command fills, checked and typed like the form (Refused with each field's reason)."""
+        if not cmd.values:
+            return cmd
+        known = {f.key for f in item.form}
+        try:
+            given = {k: v for k, v in cmd.values.items() if k in known}
+            today, gazetteer = self.ledgers.today(), self.ledgers.gazetteer
+            typed = check_values(item.form_ledger, given, today=today, gazetteer=gazetteer, partial=True)
+        except RecordInvalid as exc:
+            raise Refused("invalid", "；".join(f"{item.field(k).label}:{v}" for k, v in exc.errors.items()),
+                          exc.errors) from None  # fmt: skip
+        return msgspec.structs.replace(cmd, values={**cmd.values, **typed})
 
     def run_due(self, now: int, limit: int = 500) -> list[Applied]:
         """Every timer due by `now` (公示 ends, SLA breaches), each once: its key names the instance and its version."""

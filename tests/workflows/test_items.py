@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import itertools
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ from core.settings.workflows import WorkflowSettings
 from ledgers.values import RecordInvalid
 from workflows import documents
 from workflows.engine import Command, Refused, available
+from workflows.extra import homestay_booking
 from workflows.loader import load_items
 from workflows.store import Applied, WorkflowStore, open_workflows
 from workflows.tables import documents as documents_table
@@ -227,8 +229,8 @@ def test_village_errand_take_report_close_and_withdraw(world: World) -> None:
 
 def test_homestay_booking_confirm_cancel_and_dates(world: World) -> None:
     """民宿预约: check_out after check_in; the host confirms, the guest cancels; the host may cancel with a reason."""
-    home = world.wf.ledgers.create(OFFICER_A, "homestay", {"name": "拉尕山民宿", "kind": "民宿", "operator": "王五",
-                                                            "position": "104.23,33.75"}, village=VILLAGE)  # fmt: skip
+    values = {"name": "拉尕山民宿", "kind": "民宿", "operator": "王五", "rooms": 1, "position": "104.23,33.75"}
+    home = world.wf.ledgers.create(OFFICER_A, "homestay", values, village=VILLAGE)
     form = {"homestay": home.id, "check_in": "2026-07-01", "check_out": "2026-07-01", "guests": 2, "contact": "刘一",
             "phone": "13800001111"}  # fmt: skip
     with pytest.raises(RecordInvalid) as info:
@@ -237,6 +239,13 @@ def test_homestay_booking_confirm_cancel_and_dates(world: World) -> None:
     assert world.wf.find(CITIZEN, item="homestay_booking") == []
     iid = world.wf.submit(CITIZEN, "homestay_booking", {**form, "check_out": "2026-07-03"}, village=VILLAGE).id
     assert world.act(OFFICER_A, iid, "confirm").state == "confirmed"
+    with pytest.raises(RecordInvalid) as info:  # one room, held on the night of 07-02
+        world.wf.submit(CITIZEN, "homestay_booking", {**form, "check_in": "2026-07-02", "check_out": "2026-07-04"},
+                        village=VILLAGE)  # fmt: skip
+    assert info.value.errors == {"check_in": "2026-07-02 已订满,请选择其他日期"}
+    assert homestay_booking.figures(world.wf, VILLAGE, dt.date(2026, 7, 1)) == {"tonight": 1, "pending": 0,
+                                                                                 "upcoming": 0}  # fmt: skip
+    assert homestay_booking.figures(world.wf, VILLAGE, dt.date(2026, 6, 30))["upcoming"] == 1
     assert world.act(CITIZEN, iid, "cancel").state == "cancelled"
     assert world.wf.get(CITIZEN, iid)[1].outcome == "withdrawn"
     second = world.wf.submit(CITIZEN, "homestay_booking", {**form, "check_out": "2026-07-02"}, village=VILLAGE).id
@@ -252,7 +261,12 @@ def test_village_task_sent_to_two_villages(world: World) -> None:
     assert len(world.wf.find(TOWNSHIP_OP_B, batch="B1")) == 2
     jiedi, chengma = ids
     assert world.act(OFFICER_C, jiedi, "report", opinion="x").kind == "access"
-    assert world.act(OFFICER_B, jiedi, "report", opinion="走访32户,发现2处隐患").state == "reported"
+    bad = world.act(OFFICER_B, jiedi, "report", opinion="走访", values={"visited_households": "-3"})
+    assert bad.kind == "invalid" and bad.reason.startswith("已走访户数:")  # the filled data is checked like a form
+    assert world.act(OFFICER_B, jiedi, "report", opinion="x", values={"task_title": "改名"}).kind == "invalid"
+    report = {"visited_households": "32", "problems_found": "河堤两处渗水"}
+    assert world.act(OFFICER_B, jiedi, "report", opinion="走访32户,发现2处隐患", values=report).state == "reported"
+    assert world.wf.get(TOWNSHIP_OP_B, jiedi)[1].form["visited_households"] == 32
     assert world.act(OFFICER_C, chengma, "report", opinion="走访18户").state == "reported"
     assert world.act(TOWNSHIP_OP_B, chengma, "return", opinion="请补充照片").state == "issued"
     assert world.act(OFFICER_C, chengma, "report", opinion="已补充照片").state == "reported"
