@@ -15,6 +15,7 @@ from ledgers.startup import open_store
 from ops_center.context import OpsContext
 from ops_center.ledger_views.common import audit_sink
 from ops_center.server import OpsServer
+from workflows.startup import open_workflow_store
 
 
 @ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=0)
@@ -31,6 +32,7 @@ class OpsCenter:
         # the ledger store of this process (the platform checked its schema at start); sessions audit with their IP
         sink = audit_sink(self.ctx.redis, "")
         self.ctx.ledgers = await asyncio.to_thread(open_store, settings, sink, self.ctx.gazetteer)
+        self.ctx.workflows = await asyncio.to_thread(open_workflow_store, settings, self.ctx.ledgers)
         self.server = OpsServer(self.ctx)
         self.port = await self.server.start()
 

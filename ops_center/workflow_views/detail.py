@@ -84,6 +84,7 @@ class ApplicationDetail:
         self.actions: list[Transition] = []
         self.keys: dict[str, str] = {}  # action -> idempotency key as drawn (a double tap applies once)
         self.buttons: dict[str, pn.widgets.Button] = {}
+        self.fills: dict[str, pn.widgets.TextInput] = {}  # form fields the drawn actions fill (a task's report)
         self.opinion = pn.widgets.TextAreaInput(name="意见", height=70, max_length=engine.MAX_OPINION,
                                                 css_classes=["zq-wf-opinion"])  # fmt: skip
         self.signature = pn.widgets.TextInput(name="签名(姓名)", max_length=20, css_classes=["zq-wf-signature"])
@@ -112,6 +113,10 @@ class ApplicationDetail:
             button = pn.widgets.Button(name=t.label, button_type=kind, css_classes=["zq-wf-act", f"zq-act-{t.action}"])
             button.on_click(self._clicked(t.action))
             self.buttons[t.action] = button
+        fills = [item.field(k) for t in self.actions for k in t.fills]
+        self.fills = {f.key: pn.widgets.TextInput(name=f.label + (f"({f.unit})" if f.unit else ""),
+                                                  placeholder=f.help[:60], css_classes=[f"zq-fill-{f.key}"])
+                      for f in fills if f.type != "attachment"}  # fmt: skip
         adds = {a for t in self.actions for a in t.adds}
         self.opinion.visible, self.signature.visible = "opinion" in adds, "signature" in adds
         self.amount.visible = "amount" in adds
@@ -120,7 +125,8 @@ class ApplicationDetail:
         parts: list[Any] = [pane(f'<div class="zq-lg"><h2>{esc(item.title)} · {esc(inst.id)}</h2></div>'),
                             pane(summary_html(self.session, item, inst))]  # fmt: skip
         if self.actions:
-            parts += [self.opinion, self.signature, self.amount, pn.GridBox(*self.buttons.values(), ncols=4)]
+            parts += [*self.fills.values(), self.opinion, self.signature, self.amount]
+            parts.append(pn.GridBox(*self.buttons.values(), ncols=4))
         else:
             parts.append(pane('<div class="zq-none zq-wf-no-actions">当前环节无需您办理</div>'))
         parts += [
@@ -151,7 +157,8 @@ class ApplicationDetail:
         cmd = Command(key=self.keys.get(action) or str(uuid.uuid4()), instance_id=inst.id, action=action,
                       ts=now_ms(), opinion=(self.opinion.value or "") if "opinion" in t.adds else "",
                       signature=(self.signature.value or "") if "signature" in t.adds else "", amount=amount,
-                      version=inst.version, ip=self.session.ip)  # fmt: skip
+                      version=inst.version, ip=self.session.ip,
+                      values={k: w.value for k, w in self.fills.items() if k in t.fills and w.value})  # fmt: skip
         try:
             out = await asyncio.to_thread(self.store.act, self.session.user, cmd)
         except Exception as exc:  # a store that is down says so; the page and the session go on

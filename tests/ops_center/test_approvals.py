@@ -156,8 +156,12 @@ async def test_task_sent_to_two_villages_shows_both_in_progress(wf_ctx: OpsConte
     assert mine in sent
     await mobile.tasks.open(mine)
     mobile.tasks.detail.opinion.value = "已走访沿岸住户12户,未发现险情"
+    assert set(mobile.tasks.detail.fills) == {"visited_households", "problems_found"}  # the photo comes by phone
+    mobile.tasks.detail.fills["visited_households"].value = "12"
     done = await mobile.tasks.detail.act("report")
     assert done is not None and done.ok and done.state == "reported"
+    assert wf_ctx.workflows is not None
+    assert wf_ctx.workflows.get(OFFICER_A, mine)[1].form["visited_households"] == 12
     await sender.show_progress()
     assert sorted(sender.progress.value["当前环节"]) == ["待上报", "待反馈"]
     await sender.detail.load(mine)  # the township gives its feedback from the progress
