@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import html
 import logging
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ from typing import Any
 from core.access import User
 from ledgers.query import village_positions, village_summary
 from ledgers.store import LedgerStore
+from workflows.extra import homestay_booking
+from workflows.store import WorkflowStore
 
 log = logging.getLogger(__name__)
 HOUSEHOLDS, HOUSE_FIELD, HOMESTAYS = "household", "house_location", "homestay"
@@ -24,9 +27,21 @@ class LedgerFigures:
     house_points: list[tuple[float, float, str]]
     homestays: dict[str, Any]
     homestay_points: list[tuple[float, float, str]]
+    bookings: dict[str, int] | None = None  # the 民宿预约 figures, when the workflow store runs the item
 
 
-def _read(store: LedgerStore, user: User, township: str, village: str) -> LedgerFigures:
+def _bookings(workflows: WorkflowStore | None, village: str, today: dt.date) -> dict[str, int] | None:
+    if (
+        workflows is None
+        or homestay_booking.ITEM not in workflows.items
+        or not workflows.enabled(homestay_booking.ITEM, village)
+    ):
+        return None
+    return homestay_booking.figures(workflows, village, today)
+
+
+def _read(store: LedgerStore, user: User, township: str, village: str, workflows: WorkflowStore | None
+          ) -> LedgerFigures:  # fmt: skip
     ledgers = store.ledgers
     houses = village_summary(store, user, HOUSEHOLDS, township, village) if HOUSEHOLDS in ledgers else {}
     points = (village_positions(store, user, HOUSEHOLDS, HOUSE_FIELD, township, village)
@@ -34,15 +49,16 @@ def _read(store: LedgerStore, user: User, township: str, village: str) -> Ledger
     stays = village_summary(store, user, HOMESTAYS, township, village) if HOMESTAYS in ledgers else {}
     layer = ledgers[HOMESTAYS].map if HOMESTAYS in ledgers else None
     stay_points = village_positions(store, user, HOMESTAYS, layer.field, township, village) if layer else []
-    return LedgerFigures(houses, points, stays, stay_points)
+    return LedgerFigures(houses, points, stays, stay_points, _bookings(workflows, village, store.today()))
 
 
-async def ledger_figures(store: LedgerStore | None, user: User, township: str, village: str) -> LedgerFigures | None:
-    """The village's ledger figures (None when the platform runs without a ledger store or it cannot answer)."""
+async def ledger_figures(store: LedgerStore | None, user: User, township: str, village: str,
+                         workflows: WorkflowStore | None = None) -> LedgerFigures | None:  # fmt: skip
+    """The village's ledger (and booking) figures (None when there is no ledger store or it cannot answer)."""
     if store is None:
         return None
     try:
-        return await asyncio.to_thread(_read, store, user, township, village)
+        return await asyncio.to_thread(_read, store, user, township, village, workflows)
     except Exception as exc:  # the screen shows the rest and says this part is unavailable
         log.warning("screen ledgers of %s/%s unavailable: %s: %s", township, village, type(exc).__name__, exc)
         return None
@@ -53,8 +69,15 @@ def _cell(value: Any, unit: str = "") -> str:
     return f'<td class="mid">{shown}<span class="dim"> {unit}</span></td>' if unit else f'<td class="mid">{shown}</td>'
 
 
-def _panel(card: Any, title: str, figures: dict[str, Any] | None, columns: tuple[tuple[str, str, str], ...],
-           unavailable: str, empty: str, footer: str) -> str:
+def _panel(
+    card: Any,
+    title: str,
+    figures: dict[str, Any] | None,
+    columns: tuple[tuple[str, str, str], ...],
+    unavailable: str,
+    empty: str,
+    footer: str,
+) -> str:
     """A card of one row of measures (key, header, unit), or why there is none."""
     if figures is None:
         return card(title, f'<div class="dim">{unavailable}</div>')
@@ -80,5 +103,8 @@ def homestays_html(f: LedgerFigures | None, card: Any) -> str:
     points = f.homestay_points if f else []
     names = "、".join(html.escape(n) for _, _, n in points[:8] if n)
     more = f"等{len(points)}家" if len(points) > 8 else ""
+    b = f.bookings if f else None
+    booked = (f"<br>民宿预约:今晚在住 {b['tonight']} 间 · 待确认 {b['pending']} 单 · 待入住 {b['upcoming']} 单"
+              if b is not None else "")  # fmt: skip
     return _panel(card, "民宿(农家乐)分布", f.homestays if f else None, columns, "民宿台账暂不可用",
-                  "本村尚未登记民宿(农家乐)", f"{names}{more}(地图橙色菱形)")  # fmt: skip
+                  "本村尚未登记民宿(农家乐)", f"{names}{more}(地图橙色菱形){booked}")  # fmt: skip

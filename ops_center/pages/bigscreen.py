@@ -281,7 +281,7 @@ class ScreenView:
         ctx, v = self.session.ctx, self.village
         handled = await handled_today(ctx.query, v.township, v.name, now)
         hives = await hive_figures(ctx, v.township, v.name, now)
-        return handled, hives, await ledger_figures(ctx.ledgers, self.session.user, v.township, v.name)
+        return handled, hives, await ledger_figures(ctx.ledgers, self.session.user, v.township, v.name, ctx.workflows)
 
     def draw_slow(self, figures: tuple[int | None, HiveFigures, LedgerFigures | None]) -> None:
         """Draw what load_slow read: the trend chart, the houses and homestays, and the panes."""

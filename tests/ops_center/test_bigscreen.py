@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -27,7 +28,9 @@ from core.gazetteer import load_gazetteer
 from core.incidents import Incident, TicketCommand, TicketEvent
 from core.kinds import DeviceProfile
 from core.kinds.beehive import BeehiveReading
+from core.personal import Sealer
 from core.settings import Settings
+from core.settings.workflows import WorkflowSettings
 from ops_center.context import OpsContext
 from ops_center.live import LiveState
 from ops_center.pages.bigscreen import ScreenView, hives_html
@@ -45,6 +48,9 @@ from ops_center.village_screen import (
     pick_village,
     village_counts,
 )
+from workflows.engine import Command
+from workflows.loader import load_items
+from workflows.store import open_workflows
 
 TOWN, VILLAGE = "大川镇", "狼岔坝村"
 NOW = day_start_ms(local_day(int(time.time() * 1000))) + 12 * 3_600_000  # local noon today
@@ -265,7 +271,7 @@ async def test_a_county_account_sees_only_the_chosen_village_on_the_screen_map(c
 async def test_the_screen_shows_the_village_households_and_homestays_from_the_ledgers(
     ctx: OpsContext, tmp_path: Path
 ) -> None:
-    from ledger_testkit import OFFICER_A, OFFICER_B, household, open_store, sqlite_url
+    from ledger_testkit import KEY, OFFICER_A, OFFICER_B, household, open_store, sqlite_url
 
     store, log = open_store(sqlite_url(tmp_path))
     ctx.ledgers = store
@@ -276,7 +282,7 @@ async def test_the_screen_shows_the_village_households_and_homestays_from_the_le
                                                    migrants=1), village=VILLAGE)  # fmt: skip
     store.create(OFFICER_A, "household", household(2, size=3), village=VILLAGE)
     store.create(OFFICER_B, "household", household(3), village="杰迪村")
-    store.create(OFFICER_A, "homestay", {"name": "白龙江畔农家乐", "operator": "王老板", "phone": "13909410099",
+    home = store.create(OFFICER_A, "homestay", {"name": "白龙江畔农家乐", "operator": "王老板", "phone": "13909410099",
                                          "kind": "农家乐", "rooms": 6, "beds": 12, "position": "104.23,33.75"},
                  village=VILLAGE)  # fmt: skip
     view.draw_slow(await view.load_slow(NOW))
@@ -288,5 +294,17 @@ async def test_the_screen_shows_the_village_households_and_homestays_from_the_le
     assert "白龙江畔农家乐" in text
     assert len(view.map.houses.data["x"]) == 2
     assert list(view.map.homestays.data["name"]) == ["白龙江畔农家乐"]
+    assert "民宿预约" not in page_text(view)  # no workflow store: no booking line
+    ctx.workflows = open_workflows(store, Sealer(KEY), WorkflowSettings(), load_items())
+    today = store.today()
+    guest = User(username="c:13800001111", name="游客", level="village", duties=[], township=TOWN, village=VILLAGE)
+    leave = (today + dt.timedelta(days=2)).isoformat()
+    booking = {"homestay": home.id, "check_in": today.isoformat(), "check_out": leave, "guests": 2, "contact": "刘一",
+               "phone": "13800001111"}  # fmt: skip
+    first = ctx.workflows.submit(guest, "homestay_booking", booking, village=VILLAGE)
+    ctx.workflows.submit(guest, "homestay_booking", booking, village=VILLAGE)
+    assert ctx.workflows.act(OFFICER_A, Command(key="b1", instance_id=first.id, action="confirm", ts=0)).ok
+    view.draw_slow(await view.load_slow(NOW))
+    assert "民宿预约:今晚在住 2 间 · 待确认 1 单 · 待入住 0 单" in page_text(view)
     assert "测试户主" not in text and "139" not in text  # no person's name or phone on a public screen
     assert log.actions("ledger_positions_view")[-1][2] == f"household/{TOWN}/{VILLAGE}"
