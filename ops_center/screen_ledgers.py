@@ -104,7 +104,7 @@ def homestays_html(f: LedgerFigures | None, card: Any) -> str:
     names = "、".join(html.escape(n) for _, _, n in points[:8] if n)
     more = f"等{len(points)}家" if len(points) > 8 else ""
     b = f.bookings if f else None
-    booked = (f"<br>民宿预约:今晚在住 {b['tonight']} 间 · 待确认 {b['pending']} 单 · 待入住 {b['upcoming']} 单"
+    booked = (f"<br>民宿预约:今晚已订 {b['tonight']} 间 · 待确认 {b['pending']} 单 · 待入住 {b['upcoming']} 单"
               if b is not None else "")  # fmt: skip
     return _panel(card, "民宿(农家乐)分布", f.homestays if f else None, columns, "民宿台账暂不可用",
                   "本村尚未登记民宿(农家乐)", f"{names}{more}(地图橙色菱形){booked}")  # fmt: skip

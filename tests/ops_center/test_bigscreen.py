@@ -305,6 +305,6 @@ async def test_the_screen_shows_the_village_households_and_homestays_from_the_le
     ctx.workflows.submit(guest, "homestay_booking", booking, village=VILLAGE)
     assert ctx.workflows.act(OFFICER_A, Command(key="b1", instance_id=first.id, action="confirm", ts=0)).ok
     view.draw_slow(await view.load_slow(NOW))
-    assert "民宿预约:今晚在住 2 间 · 待确认 1 单 · 待入住 0 单" in page_text(view)
+    assert "民宿预约:今晚已订 2 间 · 待确认 1 单 · 待入住 0 单" in page_text(view)
     assert "测试户主" not in text and "139" not in text  # no person's name or phone on a public screen
     assert log.actions("ledger_positions_view")[-1][2] == f"household/{TOWN}/{VILLAGE}"
