@@ -20,6 +20,7 @@ from actors.kinds import device_kinds
 from actors.store import TelemetryStore
 from actors.video_host import VideoHost
 from actors.workflow_host import WorkflowHost
+from adapters.citizen.actor import CitizenActor
 from adapters.ingest.service import IngestService
 from adapters.push.actor import PushActor
 from adapters.redis_server import RedisServer, redacted
@@ -47,6 +48,7 @@ class Platform:
         self.ingest: Any = None
         self.desk: Any = None
         self.workflows: Any = None  # the workflow host (applications' commands, timers, notices)
+        self.citizen: Any = None  # the citizens' phone end, document verification, Open311
         self.push: Any = None
         self.speaker: Any = None
         self.ops: Any = None
@@ -89,6 +91,7 @@ class Platform:
         self.desk = IncidentHost.remote(s, url)  # type: ignore[attr-defined]
         self.workflows = WorkflowHost.remote(s, url)  # type: ignore[attr-defined]
         self.push = PushActor.remote(s, url)  # type: ignore[attr-defined]
+        self.citizen = CitizenActor.remote(s, url)  # type: ignore[attr-defined]
         if s.serve.enabled:
             self.speaker = SpeakerActor.remote(s, url)  # type: ignore[attr-defined]
         if s.ops.enabled:
@@ -99,7 +102,7 @@ class Platform:
     def probes(self) -> dict[str, Any]:
         """Every part that answers `stats`, by name, for the operations center's health page."""
         parts = {"store": self.store, "ingest": self.ingest, "desk": self.desk, "workflows": self.workflows,
-                 "push": self.push, "speaker": self.speaker,
+                 "citizen": self.citizen, "push": self.push, "speaker": self.speaker,
                  **{f"host:{k}.{n}": h for (k, n), h in self.hosts.items()}}  # fmt: skip
         return {name: actor for name, actor in parts.items() if actor is not None}
 
@@ -112,6 +115,7 @@ class Platform:
             "hosts": {name: ray.get(ref) for name, ref in hosts.items()},
             "desk": ray.get(self.desk.stats.remote()),
             "workflows": ray.get(self.workflows.stats.remote()),
+            "citizen": ray.get(self.citizen.stats.remote()),
             "push": ray.get(self.push.stats.remote()),
             "speaker": ray.get(self.speaker.stats.remote()) if self.speaker else None,
             "ops": ray.get(self.ops.stats.remote()) if self.ops else None,
@@ -138,7 +142,7 @@ class Platform:
 
     def describe(self) -> str:
         """What runs where, for people."""
-        s = self.settings
+        s, w = self.settings, self.settings.workflows
         records = redacted(s.database_url) if s.database_url else f"SQLite at {s.var_dir / 'records' / 'ledgers.db'}"
         declared = len(self.records.ledgers.ledgers) if self.records else 0
         lines = [
@@ -152,14 +156,15 @@ class Platform:
             "Workflow host    applications: wf.commands -> records store -> wf.results, timers, notices (Ray actor)",
             f"Responder push   ws://{s.push.host}:{s.push.port}/push  page http://{s.push.host}:{s.push.page_port}/responder",
             f"Ops center       {f'http://{s.ops.host}:{s.ops.port}/' if self.ops else 'off'}",
+            f"Citizen service  http://{w.citizen_host}:{w.citizen_port}/h5  verify /verify  Open311 /open311/v2/",
             f"Ledger records   {records} ({declared} ledgers; pages /ledgers, API /api/ledgers)",
         ]
         return "\n".join(lines)
 
     def stop(self) -> None:
         """Stop what this platform started."""
-        parts = [self.ops, self.ingest, self.push, self.speaker, self.desk, self.workflows, *self.hosts.values(),
-                 self.store]  # fmt: skip
+        parts = [self.ops, self.ingest, self.push, self.speaker, self.desk, self.workflows, self.citizen,
+                 *self.hosts.values(), self.store]  # fmt: skip
         actors = [a for a in parts if a is not None]
         for actor in actors:
             ray.kill(actor, no_restart=True)
@@ -167,7 +172,8 @@ class Platform:
             with contextlib.suppress(ray.exceptions.RayError):
                 ray.get(actor.stats.remote(), timeout=30)
         self.hosts.clear()
-        self.ingest = self.store = self.desk = self.workflows = self.push = self.speaker = self.ops = None
+        self.ingest = self.store = self.desk = self.workflows = self.citizen = None
+        self.push = self.speaker = self.ops = None
         if self.serving:
             with contextlib.suppress(Exception):
                 shutdown_serve()

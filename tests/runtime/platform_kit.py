@@ -30,6 +30,7 @@ def platform_settings(redis_url: str, var_dir: Path, **sections: Any) -> Setting
         "ingest": {"port": free_port()}, "watch": {"port": free_port()}, "sink": {"flush_ms": 200},
         "serve": {"enabled": False}, "ops": {"enabled": False},
         "push": {"port": free_port(), "page_port": page, "allowed_origins": [f"http://127.0.0.1:{page}"]},
+        "workflows": {"citizen_port": free_port()},
     }  # fmt: skip
     return Settings(redis_url=redis_url, var_dir=var_dir, **{**base, **sections})
 

@@ -66,6 +66,18 @@ def test_http_sos_becomes_device_event_and_telemetry_reaches_clickhouse(platform
     assert row["hr"] == 73
 
 
+def test_the_citizen_service_and_the_workflow_host_run_with_the_platform(platform: Platform) -> None:
+    import urllib.request
+
+    base = f"http://127.0.0.1:{platform.settings.workflows.citizen_port}"
+    with urllib.request.urlopen(f"{base}/h5/guide", timeout=10) as resp:
+        assert resp.status == 200 and "一次性劳务补贴申请" in resp.read().decode()
+    with urllib.request.urlopen(f"{base}/open311/v2/services.json", timeout=10) as resp:
+        assert any(s["service_code"] for s in msgspec.json.decode(resp.read()))
+    stats = platform.stats()
+    assert stats["workflows"]["alive"] and stats["citizen"]["port"] == platform.settings.workflows.citizen_port
+
+
 def test_watch_protocol_sos_becomes_device_event(platform: Platform) -> None:
     register(platform, [WATCH])
 
