@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import secrets
 import subprocess
 import sys
 import time
@@ -25,7 +26,7 @@ from core.events import EVENT_DECODER
 from core.incidents import TicketEvent
 from core.settings import Settings, load_settings
 from ledgers.migrate import MigrationNeeded
-from runtime.demo_records import load_demo_records
+from runtime.demo_records import demo_villager, load_demo_records
 from runtime.platform import Platform, on_stop_signal
 from sim.camera import CameraServer, provision_cameras
 from sim.fleet import Fleet, build_fleet, provision
@@ -61,6 +62,11 @@ def main() -> None:
     parser.add_argument("--stations", type=int, default=1, help="simulated road advisory stations")
     args = parser.parse_args()
     settings = load_settings()
+    if not settings.workflows.open311_keys:  # a key for trying the Open311 API against the demo
+        keys = {secrets.token_urlsafe(12): "演示第三方应用"}
+        settings = settings.model_copy(
+            update={"workflows": settings.workflows.model_copy(update={"open311_keys": keys})}
+        )
     try:
         platform = Platform(settings).start()
     except MigrationNeeded as exc:
@@ -95,8 +101,18 @@ def main() -> None:
         print(video.describe() if video else "Video            off (serve.enabled is false)", flush=True)
         written = load_demo_records(platform.records) if platform.records else {}
         if written:  # once: a later `make demo` on the same var/ finds the households and leaves them
-            print(f"Ledger records   synthetic 演示数据 written: {written.get('household', 0)} households, "
-                  f"{written.get('member', 0)} members, {sum(written.values())} records in all", flush=True)
+            print(
+                f"Ledger records   synthetic 演示数据 written: {written.get('household', 0)} households, "
+                f"{written.get('member', 0)} members, {sum(written.values())} records in all",
+                flush=True,
+            )
+        villager = demo_villager(platform.records) if platform.records else None
+        if villager:
+            w = settings.workflows
+            outbox = settings.var_dir / "citizen" / "sms_outbox.jsonl"
+            print(f"Citizen phone    http://{w.citizen_host}:{w.citizen_port}/h5  演示村民 {villager[0]} "
+                  f"手机 {villager[1]} (login code in {outbox})", flush=True)  # fmt: skip
+        print(f"Open311 api_key  {next(iter(settings.workflows.open311_keys))} (see docs/open311.md)", flush=True)
         made = asyncio.run(_accounts(platform.redis_url, settings))
         if made:  # shown once: a later `make demo` on the same var/ keeps them and prints nothing
             print("Demo accounts    (shown once; `python -m adapters.accounts_cli passwd NAME` resets one)", flush=True)

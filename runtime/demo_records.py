@@ -9,7 +9,9 @@ import logging
 
 from sqlalchemy import select
 
+from core.access import User
 from core.gazetteer import Gazetteer
+from ledgers.query import ListQuery, list_records
 from ledgers.startup import SYSTEM
 from ledgers.store import LedgerStore, Prepared
 from sim.population import county
@@ -62,3 +64,18 @@ def load_demo_records(store: LedgerStore, *, households: int = HOUSEHOLDS, seed:
         flush()
     log.info("demo ledger records written: %s", written)
     return written
+
+
+def demo_villager(store: LedgerStore, village: str = "狼岔坝村") -> tuple[str, str] | None:
+    """(name, phone) of a synthetic villager who may apply for 劳务补贴 on the phone end: a 脱贫户 or 监测户 member
+    with a phone and ≥ 3 months' work away; None when the demo data has none."""
+    officer = User(username="demo", name="演示", level="village", duties=["officer"], township=store.place(village)[0],
+                   village=village)  # fmt: skip
+    for status in ("脱贫户", "监测户"):
+        q = ListQuery(filters={"poverty_status": status}, village=village, size=100)
+        for hh in list_records(store, SYSTEM, "household", q).rows:
+            members = list_records(store, officer, "member", ListQuery(parent_id=hh.id, size=20)).rows
+            for m in members:
+                if m.values.get("phone") and (m.values.get("work_months") or 0) >= 3:
+                    return str(m.values.get("name")), str(m.values["phone"])
+    return None
