@@ -15,6 +15,7 @@ from ops_center.session import OpsSession
 from ops_center.ticket_panel import TicketPanel
 from ops_center.workflow_views.common import store_of
 from ops_center.workflow_views.inbox import Inbox
+from ops_center.workflow_views.village_code import VillageCode
 
 SLUG = "m"
 TITLE = "乡村掌上管理"
@@ -93,6 +94,9 @@ class Mobile:
                                  sizing_mode="stretch_width")  # fmt: skip
             self.tabs.append((name, body))
         self.tabs.insert(1, ("工单", tickets_tab(session)))
+        self.code = VillageCode(session) if session.user.level == "village" else None
+        if self.code is not None:
+            self.tabs.append(("登录码", self.code.view()))
 
     async def load(self) -> None:
         """Read both inboxes."""

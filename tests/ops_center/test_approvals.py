@@ -166,3 +166,29 @@ async def test_task_sent_to_two_villages_shows_both_in_progress(wf_ctx: OpsConte
     assert sorted(sender.progress.value["当前环节"]) == ["待上报", "待反馈"]
     await sender.detail.load(mine)  # the township gives its feedback from the progress
     assert set(sender.detail.buttons) == {"feedback", "return"}
+
+
+@pytest.mark.asyncio
+async def test_the_village_hands_a_villager_a_login_code(wf_ctx: OpsContext) -> None:
+    """Only a member of the officer's own village gets a code; it opens the phone end's login like an SMS code."""
+    from adapters.citizen.login import _digest, _otp_key
+    from ops_center.workflow_views.village_code import VillageCode
+
+    assert wf_ctx.ledgers is not None
+    hh = wf_ctx.ledgers.create(OFFICER_A, "household", household(2), village="狼岔坝村")
+    member = {"name": "李四", "id_number": id_number(8), "relation": "户主", "sex": "男", "birth_date": "1970-01-01",
+              "phone": "13909410002"}  # fmt: skip
+    wf_ctx.ledgers.create(OFFICER_A, "member", member, village="狼岔坝村", parent_id=hh.id)
+    panel = VillageCode(session(wf_ctx, OFFICER_A))
+    panel.phone.value = "13900000000"
+    assert await panel.issue() is None and "没有该手机号" in panel.result.object
+    panel.phone.value = "12345"
+    assert await panel.issue() is None and "11位手机号" in panel.result.object
+    panel.phone.value = "13909410002"
+    code = await panel.issue()
+    assert code is not None and code in panel.result.object and "139****0002" in panel.result.object
+    held = await wf_ctx.redis.hgetall(_otp_key("13909410002"))
+    assert held[b"code"] == _digest(code).encode() and 0 < await wf_ctx.redis.ttl(_otp_key("13909410002")) <= 3 * 86400
+    township = VillageCode(session(wf_ctx, TOWNSHIP_OFFICER))
+    township.phone.value = "13909410002"
+    assert await township.issue() is None and "只有村干部" in township.result.object

@@ -207,3 +207,17 @@ async def test_the_result_reaches_the_phone_and_the_public_page_verifies_the_not
         assert (await public.get("/h5/messages", allow_redirects=False)).status == 302
     finally:
         await public.close()
+
+
+async def test_a_code_issued_by_the_village_logs_in_without_sms(h5: tuple[TestClient, CitizenContext]) -> None:
+    from adapters.citizen.login import issue_village_code
+
+    client, ctx = h5
+    code = await issue_village_code(ctx.redis, PHONE, ctx.workflows.clock())
+    assert not ctx.sms_path.exists()  # nothing was sent
+    resp = await client.post("/h5/login", data={"phone": PHONE, "code": code}, allow_redirects=False)
+    assert resp.status == 303
+    page = await (await client.get("/h5")).text()
+    assert "张三" in page  # the account carries the villager's own name, read as their village reads it
+    again = await client.post("/h5/login", data={"phone": PHONE, "code": code}, allow_redirects=False)
+    assert again.status == 403  # used once
