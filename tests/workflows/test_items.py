@@ -278,3 +278,28 @@ def test_village_task_sent_to_two_villages(world: World) -> None:
     with pytest.raises(Refused) as info:
         world.wf.submit(CITIZEN, "village_task", form, village=VILLAGE)
     assert info.value.reason == "“乡村大脑工作任务”不受理此类账号的申请"
+
+
+def test_enabling_an_item_in_a_new_village_is_a_settings_change(world: World) -> None:
+    """得力村 (a 60+ village) runs no item by default; adding it to `workflows.villages` opens 劳务补贴 there only."""
+    officer = User(username="deli_off", name="得力村干部", level="village", duties=["officer"], township="大峪镇",
+                   village="得力村")  # fmt: skip
+    ls = world.wf.ledgers
+    home = ls.create(officer, "household", household(5), village="得力村")
+    worker = id_number(21)
+    ls.create(officer, "member", _member(worker, "王五", "户主", "新疆乌鲁木齐市"), village="得力村", parent_id=home.id)
+    villager = User(username="c:13909410021", name="王五", level="village", duties=[], township="大峪镇",
+                    village="得力村")  # fmt: skip
+    form = {"id_number": worker, "work_place": "新疆乌鲁木齐市", "employer": "某建筑公司", "months": 5, "id_photo": SHA,
+            "work_proof": SHA}  # fmt: skip
+    with pytest.raises(Refused) as info:
+        world.wf.submit(villager, "labour_subsidy", form, village="得力村")
+    assert info.value.reason == "得力村尚未开通“一次性劳务补贴申请”"
+    assert [i.item for i in world.wf.items_for("得力村")] == []
+    villages = {"*": WorkflowSettings().villages["*"], "labour_subsidy": [*WorkflowSettings().villages["*"], "得力村"]}
+    wf = open_workflows(ls, Sealer(KEY), WorkflowSettings(villages=villages), load_items())
+    assert [i.item for i in wf.items_for("得力村")] == ["labour_subsidy"]
+    inst = wf.submit(villager, "labour_subsidy", form, village="得力村")
+    assert (inst.township, inst.village, inst.amount) == ("大峪镇", "得力村", Decimal(600))
+    with pytest.raises(Refused):  # only that item was opened there
+        wf.submit(villager, "residence_certificate", {}, village="得力村")
