@@ -187,8 +187,11 @@ class WorkflowLoop:
         await asyncio.to_thread(self._mark_sent, [r.id for r in rows], self.clock())
 
     async def _flush_audit(self) -> None:
-        for user, action, target, ok, detail in self.audits.take():
-            await audit.record(self.redis, user, action, target, ok=ok, detail=detail)
+        """The stores' audit records of this round, written concurrently (each one MULTI of its own)."""
+        records = self.audits.take()
+        for start in range(0, len(records), 64):
+            await asyncio.gather(*(audit.record(self.redis, user, action, target, ok=ok, detail=detail)
+                                   for user, action, target, ok, detail in records[start : start + 64]))  # fmt: skip
 
 
 def _append(path: Path, lines: list[str]) -> None:

@@ -28,12 +28,31 @@ def run_ledgers(args: argparse.Namespace) -> Any:
     return ledgers_bench(args.backend, args.households, args.requests, args.seed)
 
 
+def add_workflows_parser(sub: Any) -> None:
+    """The `workflows` sub-command's arguments."""
+    wf = sub.add_parser("workflows", help="labour-subsidy applications through the workflow host's streams")
+    wf.add_argument("--applications", type=int, default=10_000)
+    wf.add_argument("--villages", type=int, default=60)
+    wf.add_argument("--workers", type=int, default=3, help="officer processes")
+    wf.add_argument("--concurrency", type=int, default=16, help="officers at once in each process")
+    wf.add_argument("--json", action="store_true", help="print one JSON line")
+
+
+def run_workflows(args: argparse.Namespace) -> Any:
+    """Run the workflow benchmark with parsed arguments."""
+    from sim.bench_workflows import workflows_bench
+
+    return workflows_bench(args.applications, args.villages, args.workers, args.concurrency)
+
+
 def main() -> None:
     """Parse the command line, run the benchmark, print its JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    add_ledgers_parser(parser.add_subparsers(dest="bench", required=True))
+    sub = parser.add_subparsers(dest="bench", required=True)
+    add_ledgers_parser(sub)
+    add_workflows_parser(sub)
     args = parser.parse_args()
-    result = run_ledgers(args)
+    result = run_workflows(args) if args.bench == "workflows" else run_ledgers(args)
     print(json.dumps(result, ensure_ascii=False) if args.json else json.dumps(result, indent=2, ensure_ascii=False))
 
 
