@@ -51,6 +51,7 @@ def _twin(p: Platform, device_id: str) -> WristbandState:
 
 
 def test_http_sos_becomes_device_event_and_telemetry_reaches_clickhouse(platform: Platform) -> None:
+    """(The same platform also shows its citizen service and workflow host answering.)"""
     register(platform, BANDS)
     now = int(time.time() * 1000)
     samples = [Sample(seq=i + 1, ts=now - 3000 + i * 1000, v=WristbandReading(hr=72 + i, battery=80)) for i in range(3)]
@@ -64,9 +65,10 @@ def test_http_sos_becomes_device_event_and_telemetry_reaches_clickhouse(platform
     assert wait(lambda: count(platform, "device_events", "type = 'sos'") == 1)
     row = platform.query("SELECT hr FROM zq.tele_wristband WHERE device_id = 'wb-t01' AND seq = 2")[0]
     assert row["hr"] == 73
+    _citizen_service_and_workflow_host_answer(platform)
 
 
-def test_the_citizen_service_and_the_workflow_host_run_with_the_platform(platform: Platform) -> None:
+def _citizen_service_and_workflow_host_answer(platform: Platform) -> None:
     import urllib.request
 
     base = f"http://127.0.0.1:{platform.settings.workflows.citizen_port}"
