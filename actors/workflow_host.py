@@ -35,6 +35,8 @@ from core.personal import Sealer, mask
 from core.settings import Settings, load_settings
 from ledgers.startup import open_store
 from ledgers.store import master_key
+from workflows import documents
+from workflows.engine import Command
 from workflows.loader import load_items
 from workflows.store import Applied, WorkflowStore, open_workflows
 from workflows.tables import outbox
@@ -89,7 +91,7 @@ class WorkflowLoop:
         self.trim_s = 60.0
         self._next_timer = 0.0
         self.stats = {"commands": 0, "applied": 0, "refused": 0, "repeats": 0, "malformed": 0, "errors": 0,
-                      "timers": 0, "notices": 0, "escalations": 0}  # fmt: skip
+                      "timers": 0, "notices": 0, "escalations": 0, "documents": 0}  # fmt: skip
 
     async def start(self) -> None:
         """The consumer group, created when missing."""
@@ -111,11 +113,15 @@ class WorkflowLoop:
             self.stats["timers"] += len(await asyncio.to_thread(self.store.run_due, self.clock()))
         await self._relay()
         await self._flush_audit()
+        if not entries:  # an idle moment: draw the documents issued meanwhile
+            self.stats["documents"] += await asyncio.to_thread(documents.render_pending, self.store)
         return len(entries)
 
     def _apply(self, entries: list[Entry]) -> tuple[list[tuple[str, str]], list[Entry]]:
-        """Each command in its own transaction (worker thread); (key, outcome JSON) per entry, and the poison."""
-        outcomes, poison = [], []
+        """The round's commands in one transaction (worker thread); (key, outcome JSON) per entry, and the poison.
+        If the batch fails on something other than the database, each command is tried on its own to find it."""
+        outcomes: list[tuple[str, str]] = []
+        decoded: list[tuple[Entry, User, Command]] = []
         for entry in entries:
             self.stats["commands"] += 1
             try:
@@ -125,10 +131,27 @@ class WorkflowLoop:
                 bad = Applied("", False, reason=f"指令格式不正确:{type(exc).__name__}", kind="invalid")
                 outcomes.append(("", _JSON.encode(dataclasses.asdict(bad)).decode()))
                 continue
+            decoded.append((entry, user, cmd))
+        try:
+            outs = self.store.act_many([(user, cmd) for _, user, cmd in decoded])
+        except DBAPIError:
+            raise  # the database is away: the whole round is retried from the pending list
+        except Exception:
+            log.exception("a workflow batch failed; applying its commands one by one")
+            poison: list[Entry] = []
+            return outcomes + self._one_by_one(decoded, poison), poison
+        for (_, _, cmd), out in zip(decoded, outs, strict=True):
+            self._count(out)
+            outcomes.append((cmd.key, _JSON.encode(dataclasses.asdict(out)).decode()))
+        return outcomes, []
+
+    def _one_by_one(self, decoded: list[tuple[Entry, User, Command]], poison: list[Entry]) -> list[tuple[str, str]]:
+        outcomes = []
+        for entry, user, cmd in decoded:
             try:
                 out = self.store.act(user, cmd)
             except DBAPIError:
-                raise  # the database is away: the whole round is retried from the pending list
+                raise
             except Exception:  # a bug on this one command: it would fail on every delivery
                 log.exception("workflow command %s crashed the host", cmd.key)
                 self.stats["errors"] += 1
@@ -136,9 +159,12 @@ class WorkflowLoop:
                 out = Applied(cmd.instance_id, False, reason="办理出错,请联系管理员", kind="error")
                 outcomes.append((cmd.key, _JSON.encode(dataclasses.asdict(out)).decode()))
                 continue
-            self.stats["repeats" if out.repeat else "applied" if out.ok else "refused"] += 1
+            self._count(out)
             outcomes.append((cmd.key, _JSON.encode(dataclasses.asdict(out)).decode()))
-        return outcomes, poison
+        return outcomes
+
+    def _count(self, out: Applied) -> None:
+        self.stats["repeats" if out.repeat else "applied" if out.ok else "refused"] += 1
 
     async def _commit(self, entries: list[Entry], outcomes: list[tuple[str, str]], poison: list[Entry]) -> None:
         """Outcomes on `wf.results` and for their waiters, with the acks, in one MULTI (the DB has committed)."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from reportlab.graphics import renderPDF
@@ -30,7 +30,10 @@ from core.clock import local_time
 from core.personal import mask
 from workflows.engine import Instance
 from workflows.schema import Item
-from workflows.tables import documents
+from workflows.tables import documents, instances
+
+if TYPE_CHECKING:
+    from workflows.store import WorkflowStore
 
 FONT_PATH = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 FONT = "WQYMicroHei"
@@ -184,33 +187,24 @@ def _existing(conn: Connection, instance_id: str) -> str | None:
     return found
 
 
-def issue(conn: Connection, item: Item, inst: Instance, now: int, public_url: str) -> str | None:
+def issue(conn: Connection, item: Item, inst: Instance, now: int) -> str | None:
     """Issue the item's document for an application in its issuing state, in the caller's transaction; its code.
 
-    `public_url` is the verification prefix (`…/verify/`, or the bare public URL). Once per application: a repeat
-    returns the code already issued. None when the item issues nothing in this state."""
+    Only the code and what the verification page shows are written here (the PDF takes tens of milliseconds to
+    draw, too long for the transaction): `document_pdf` or the workflow host's `render_pending` draws it after,
+    from the same pinned definition and ended instance, so it is the same whenever it is drawn. Once per
+    application: a repeat returns the code already issued. None when the item issues nothing in this state."""
     doc = item.document
     if doc is None or inst.state != doc.state:
         return None
     found = _existing(conn, inst.id)
     if found is not None:
         return found
-    base = public_url if public_url.endswith("/verify/") else public_url.rstrip("/") + "/verify/"
     for _ in range(3):  # a code collision (31^12 codes) is astronomically rare; draw again
         code = new_code()
-        pdf = render_pdf(item, inst, code, base + code, now)
-        row = {
-            "code": code,
-            "instance_id": inst.id[:32],
-            "item": item.item[:40],
-            "title": doc.title[:60],
-            "issued_to": mask("name", inst.applicant_name)[:40],
-            "township": inst.township[:20],
-            "village": inst.village[:20],
-            "issued_at": now,
-            "sha256": hashlib.sha256(pdf).hexdigest(),
-            "pdf": pdf,
-        }
+        row = {"code": code, "instance_id": inst.id[:32], "item": item.item[:40], "title": doc.title[:60],
+               "issued_to": mask("name", inst.applicant_name)[:40], "township": inst.township[:20],
+               "village": inst.village[:20], "issued_at": now, "sha256": "", "pdf": b""}  # fmt: skip
         # no savepoint (pysqlite may commit one on release): an insert that does nothing on a taken code or instance
         insert = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(documents).values(**row)
         if conn.execute(insert.on_conflict_do_nothing()).rowcount == 1:
@@ -219,6 +213,38 @@ def issue(conn: Connection, item: Item, inst: Instance, now: int, public_url: st
         if found is not None:
             return found
     raise DocumentError("文书验证码生成失败,请重试")
+
+
+def _draw(store: WorkflowStore, conn: Connection, row: Any) -> bytes:
+    """Draw a pending document's PDF from its instance and write it, unless another drawer was first."""
+    found = conn.execute(sa.select(instances.c.definition, instances.c.body).where(instances.c.id == row.instance_id))
+    inst_row = found.first()
+    if inst_row is None:
+        raise DocumentError(f"文书 {row.code} 的申请不存在")
+    item = store.definition(inst_row.definition)
+    inst = store.codec.open_instance(item, row.instance_id, inst_row.body)
+    url = store.settings.public_url.rstrip("/") + "/verify/" + row.code
+    pdf = render_pdf(item, inst, row.code, url, row.issued_at)
+    conn.execute(documents.update().where(documents.c.code == row.code, documents.c.sha256 == "")
+                 .values(pdf=pdf, sha256=hashlib.sha256(pdf).hexdigest()))  # fmt: skip
+    return pdf
+
+
+def render_pending(store: WorkflowStore, limit: int = 50) -> int:
+    """Draw the PDFs issued but not drawn yet (the workflow host runs this after its rounds); how many were."""
+    q = sa.select(documents.c.code, documents.c.instance_id, documents.c.issued_at).where(documents.c.sha256 == "")
+    with store.engine.begin() as conn:
+        rows = conn.execute(q.limit(limit)).all()
+        for row in rows:
+            _draw(store, conn, row)
+    return len(rows)
+
+
+def has_document(engine: Engine, instance_id: str) -> bool:
+    """Whether a document was issued for an application (drawn or not yet)."""
+    with engine.connect() as conn:
+        q = sa.select(documents.c.code).where(documents.c.instance_id == instance_id[:32])
+        return conn.execute(q).first() is not None
 
 
 def find_document(engine: Engine, code: str) -> DocumentInfo | None:
@@ -243,11 +269,14 @@ def find_document(engine: Engine, code: str) -> DocumentInfo | None:
     )
 
 
-def document_pdf(engine: Engine, instance_id: str) -> bytes | None:
-    """The PDF issued for an application, None when none was."""
-    with engine.connect() as conn:
-        pdf = conn.execute(sa.select(documents.c.pdf).where(documents.c.instance_id == instance_id[:32])).scalar()
-    return bytes(pdf) if pdf is not None else None
+def document_pdf(store: WorkflowStore, instance_id: str) -> bytes | None:
+    """The PDF issued for an application (drawn now if the host has not yet), None when none was issued."""
+    q = sa.select(documents.c.code, documents.c.instance_id, documents.c.issued_at, documents.c.pdf)
+    with store.engine.begin() as conn:
+        row = conn.execute(q.where(documents.c.instance_id == instance_id[:32])).first()
+        if row is None:
+            return None
+        return bytes(row.pdf) if row.pdf else _draw(store, conn, row)
 
 
 __all__ = [
@@ -256,8 +285,10 @@ __all__ = [
     "code_ok",
     "document_pdf",
     "find_document",
+    "has_document",
     "issue",
     "issuer_line",
     "new_code",
     "render_pdf",
+    "render_pending",
 ]

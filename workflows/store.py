@@ -36,6 +36,20 @@ from workflows.tables import commands, definitions, instances, outbox, steps
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_Audit = tuple[User, str, str, bool, dict[str, Any]]  # an audit record held until its transaction ends
+# statements built once, values bound per call (building them with literal values cost more than running them)
+_READ = sa.select(instances).where(instances.c.id == sa.bindparam("b_id"))
+_LOCK = _READ.with_for_update()
+_UPDATE = instances.update().where(
+    instances.c.id == sa.bindparam("b_id"), instances.c.version == sa.bindparam("b_seen")
+)
+_INSERT, _STEP = instances.insert(), steps.insert()
+_CLAIM_SQLITE, _CLAIM_PG = (
+    dialect(commands).on_conflict_do_nothing(index_elements=["key"]).returning(commands.c.key)
+    for dialect in (sqlite_insert, pg_insert)
+)
+_UNCLAIM = commands.delete().where(commands.c.key == sa.bindparam("b_key"))
+_RECORD = commands.update().where(commands.c.key == sa.bindparam("b_key"))
 RETRIES = 5  # optimistic retries when another writer moved the instance between our read and our write
 
 
@@ -191,34 +205,59 @@ class WorkflowStore:
     def act(self, user: User, cmd: Command) -> Applied:
         """Apply one command in one transaction; a repeated key returns its first outcome and changes nothing."""
         for _ in range(RETRIES):
+            notes: list[_Audit] = []
             with self.engine.begin() as conn:
-                if not self._claim(conn, cmd.key, cmd.instance_id):
-                    first = self._result(conn, cmd.key)
-                    if first["instance_id"] not in ("", cmd.instance_id):
-                        return Applied(cmd.instance_id, False, reason="该指令编号已用于其他申请", kind="invalid")
-                    return Applied(**{**first, "repeat": True})
-                row = self._row(conn, cmd.instance_id, lock=True)
-                if row is None or not (self._may_see(user, row) or self._may_object(user, row, cmd.action)):
-                    conn.rollback()
-                    self.audit(user, "wf_denied", cmd.instance_id, False, {"action": cmd.action, "reason": "scope"})
-                    return Applied(cmd.instance_id, False, reason="没有这件申请,或不在您的管辖范围内", kind="access")
-                item = self.definition(row.definition)
-                inst = self.codec.open_instance(item, row.id, row.body)
-                try:
-                    cmd = self._typed_values(item, cmd)
-                    result = engine.apply(item, inst, cmd, user, self._next_seq(conn, inst.id), self.clock())
-                except Refused as exc:
-                    conn.rollback()
-                    self._refused(user, item.item, inst.id, cmd.action, exc)
-                    return Applied(inst.id, False, inst.state, inst.version, exc.reason, exc.kind)
-                if not self._update(conn, result, inst.version, cmd.ip):
-                    conn.rollback()  # moved by another writer since we read it: read again and re-derive
-                    continue
-                out = Applied(inst.id, True, result.instance.state, result.instance.version)
-                self._record(conn, cmd.key, out)
-            self.audit(user, "wf_act", f"{item.item}/{inst.id}", True, {"action": cmd.action, "to": out.state})
-            return out
+                out = self._act_in(conn, user, cmd, notes)
+            self._audit_all(notes)
+            if out is not None:
+                return out
         return Applied(cmd.instance_id, False, reason="该申请正被他人频繁办理,请稍后再试", kind="stale")
+
+    def act_many(self, pairs: list[tuple[User, Command]]) -> list[Applied]:
+        """Apply a batch of commands in one transaction (the host's round), each exactly as `act` would; a command
+        that lost a race to another writer is retried on its own after the batch."""
+        notes: list[_Audit] = []
+        with self.engine.begin() as conn:
+            outs = [self._act_in(conn, user, cmd, notes) for user, cmd in pairs]
+        self._audit_all(notes)
+        return [out if out is not None else self.act(user, cmd) for out, (user, cmd) in zip(outs, pairs, strict=True)]
+
+    def _act_in(self, conn: Connection, user: User, cmd: Command, notes: list[_Audit]) -> Applied | None:
+        """One command inside the caller's transaction: claim its key, lock and re-derive, write or refuse. A
+        refusal writes nothing (its claim is taken back); None when another writer moved the instance first."""
+        if not self._claim(conn, cmd.key, cmd.instance_id):
+            first = self._result(conn, cmd.key)
+            if first["instance_id"] not in ("", cmd.instance_id):
+                return Applied(cmd.instance_id, False, reason="该指令编号已用于其他申请", kind="invalid")
+            return Applied(**{**first, "repeat": True})
+        row = self._row(conn, cmd.instance_id, lock=True)
+        if row is None or not (self._may_see(user, row) or self._may_object(user, row, cmd.action)):
+            self._unclaim(conn, cmd.key)
+            notes.append((user, "wf_denied", cmd.instance_id, False, {"action": cmd.action, "reason": "scope"}))
+            return Applied(cmd.instance_id, False, reason="没有这件申请,或不在您的管辖范围内", kind="access")
+        item = self.definition(row.definition)
+        inst = self.codec.open_instance(item, row.id, row.body)
+        try:
+            cmd = self._typed_values(item, cmd)
+            result = engine.apply(item, inst, cmd, user, inst.version + 1, self.clock())
+        except Refused as exc:
+            self._unclaim(conn, cmd.key)
+            if exc.kind == "access":
+                notes.append((user, "wf_denied", f"{item.item}/{inst.id}", False,
+                              {"action": cmd.action, "reason": exc.reason}))  # fmt: skip
+            return Applied(inst.id, False, inst.state, inst.version, exc.reason, exc.kind)
+        if not self._update(conn, result, inst.version, cmd.ip):
+            self._unclaim(conn, cmd.key)  # moved by another writer since we read it: read again and re-derive
+            return None
+        out = Applied(inst.id, True, result.instance.state, result.instance.version)
+        self._record(conn, cmd.key, out)
+        notes.append((user, "wf_act", f"{item.item}/{inst.id}", True, {"action": cmd.action, "to": out.state}))
+        return out
+
+    def _audit_all(self, notes: list[_Audit]) -> None:
+        """The audit records of committed (or refused) commands, after the transaction."""
+        for user, action, target, ok, detail in notes:
+            self.audit(user, action, target, ok, detail)
 
     def _typed_values(self, item: Item, cmd: Command) -> Command:
         """The form fields a command fills, checked and typed like the form (Refused with each field's reason)."""
@@ -259,7 +298,7 @@ class WorkflowStore:
                 key = f"timer:{iid}:{inst.version}:{action}"
                 if not self._claim(conn, key, iid):
                     continue
-                result = engine.run_timer(item, inst, action, self._next_seq(conn, iid), now)
+                result = engine.run_timer(item, inst, action, inst.version + 1, now)
                 if not self._update(conn, result, inst.version, ""):
                     conn.rollback()
                     continue
@@ -350,12 +389,7 @@ class WorkflowStore:
         return action == OBJECT and user.level == "village" and in_scope(user, row.township, row.village)
 
     def _row(self, conn: Connection, iid: str, *, lock: bool = False) -> Any:
-        q = sa.select(instances).where(instances.c.id == iid[:32])
-        return conn.execute(q.with_for_update() if lock else q).first()
-
-    def _next_seq(self, conn: Connection, iid: str) -> int:
-        last = conn.execute(sa.select(sa.func.max(steps.c.seq)).where(steps.c.instance_id == iid)).scalar()
-        return int(last or 0) + 1
+        return conn.execute(_LOCK if lock else _READ, {"b_id": iid[:32]}).first()
 
     def _claim(self, conn: Connection, key: str, iid: str) -> bool:
         """Take the command key in this transaction; False when it was already used (a repeat).
@@ -363,12 +397,15 @@ class WorkflowStore:
         An upsert that does nothing on a taken key, not a savepoint: pysqlite commits a savepoint opened outside
         a transaction on release, so a refused or retried command would keep its key taken on SQLite."""
         values = {"key": key[:120], "instance_id": iid[:32], "at": self.clock(), "result": ""}
-        insert = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(commands).values(**values)
-        taken = insert.on_conflict_do_nothing(index_elements=["key"]).returning(commands.c.key)
-        return conn.execute(taken).first() is not None  # psycopg reports no rowcount for this statement
+        claim = _CLAIM_PG if conn.dialect.name == "postgresql" else _CLAIM_SQLITE
+        return conn.execute(claim, values).first() is not None  # psycopg reports no rowcount for this statement
+
+    def _unclaim(self, conn: Connection, key: str) -> None:
+        """Give back a key whose command changed nothing, so the same command may be sent again."""
+        conn.execute(_UNCLAIM, {"b_key": key[:120]})
 
     def _record(self, conn: Connection, key: str, out: Applied) -> None:
-        conn.execute(commands.update().where(commands.c.key == key[:120]).values(result=encode(out.__dict__)))
+        conn.execute(_RECORD, {"b_key": key[:120], "result": encode(out.__dict__)})
 
     def _result(self, conn: Connection, key: str) -> dict[str, Any]:
         text = conn.execute(sa.select(commands.c.result).where(commands.c.key == key[:120])).scalar() or "{}"
@@ -395,17 +432,10 @@ class WorkflowStore:
 
     def _log(self, conn: Connection, result: Result, ip: str) -> None:
         step = msgspec.structs.replace(result.step, ip=ip or result.step.ip)
-        conn.execute(
-            steps.insert().values(
-                instance_id=result.instance.id,
-                seq=step.seq,
-                ts=step.ts,
-                action=step.action,
-                actor=step.actor,
-                duty=step.duty,
-                body=self.codec.seal_step(result.instance.id, step),
-            )
-        )
+        iid = result.instance.id
+        row = {"instance_id": iid, "seq": step.seq, "ts": step.ts, "action": step.action, "actor": step.actor,
+               "duty": step.duty, "body": self.codec.seal_step(iid, step)}  # fmt: skip
+        conn.execute(_STEP, row)
         if result.notices:
             conn.execute(
                 outbox.insert(),
@@ -413,19 +443,16 @@ class WorkflowStore:
             )
         item = self.definition(result.instance.definition)  # cached: the caller has just read it
         if item.document and result.instance.state == item.document.state:
-            documents.issue(conn, item, result.instance, step.ts, self.settings.public_url.rstrip("/") + "/verify/")
+            documents.issue(conn, item, result.instance, step.ts)
 
     def _insert(self, conn: Connection, result: Result, ip: str) -> None:
-        conn.execute(instances.insert().values(id=result.instance.id, **self._columns(result.instance)))
+        conn.execute(_INSERT, {"id": result.instance.id, **self._columns(result.instance)})
         self._log(conn, result, ip)
 
     def _update(self, conn: Connection, result: Result, seen_version: int, ip: str) -> bool:
         """Write the moved instance only if nobody wrote it since we read it; the step and notices with it."""
-        done = conn.execute(
-            instances.update()
-            .where(instances.c.id == result.instance.id, instances.c.version == seen_version)
-            .values(**self._columns(result.instance))
-        )
+        params = {"b_id": result.instance.id, "b_seen": seen_version, **self._columns(result.instance)}
+        done = conn.execute(_UPDATE, params)
         if done.rowcount != 1:
             return False
         self._log(conn, result, ip)

@@ -191,11 +191,10 @@ def routes(ctx: CitizenContext) -> list[web.RouteDef]:
                 f'value="{esc(t.action)}"><input type="hidden" name="version" value="{inst.version}">'
                 f'<input type="hidden" name="key" value="{uuid.uuid4().hex}"><button>{esc(t.label)}</button></form>'
             )
-        finder = getattr(documents, "document_pdf", None)
-        if finder is not None and item.document is not None and inst.outcome:
-            pdf = await asyncio.to_thread(finder, wf.engine, inst.id)
-            if pdf:
-                parts.append(f'<p><a href="/h5/app/{esc(inst.id)}/pdf">下载{esc(item.document.title)}(PDF)</a></p>')
+        issued = item.document is not None and inst.outcome
+        if issued and await asyncio.to_thread(documents.has_document, wf.engine, inst.id):
+            assert item.document is not None
+            parts.append(f'<p><a href="/h5/app/{esc(inst.id)}/pdf">下载{esc(item.document.title)}(PDF)</a></p>')
         return page("申请详情", "".join(parts), user_name=user.name)
 
     async def act(request: web.Request) -> web.Response:
@@ -220,8 +219,7 @@ def routes(ctx: CitizenContext) -> list[web.RouteDef]:
             await asyncio.to_thread(wf.get, user, iid)
         except NotFound as exc:
             return refusal("我的申请", str(exc), 404, user.name)
-        finder = getattr(documents, "document_pdf", None)
-        body = await asyncio.to_thread(finder, wf.engine, iid) if finder is not None else None
+        body = await asyncio.to_thread(documents.document_pdf, wf, iid)
         if not body:
             return refusal("我的申请", "该申请尚未出具文书", 404, user.name)
         return web.Response(body=body, content_type="application/pdf",

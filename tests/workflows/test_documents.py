@@ -54,14 +54,18 @@ def approved(tmp_path_factory: pytest.TempPathFactory) -> Approved:
             "id_photo": sha, "work_proof": sha}  # fmt: skip
     inst = wf.submit(citizen, "labour_subsidy", form, village="狼岔坝村")
     assert wf.act(OFFICER_A, Command(key="k1", instance_id=inst.id, action="approve", ts=0, opinion="同意")).ok
-    assert documents.document_pdf(wf.engine, inst.id) is None  # not yet in the issuing state
+    assert documents.document_pdf(wf, inst.id) is None  # not yet in the issuing state
     clock[0] += 6 * 86_400_000
     assert [a.state for a in wf.run_due(clock[0])] == ["township_review"]
-    assert documents.document_pdf(wf.engine, inst.id) is None
+    assert documents.document_pdf(wf, inst.id) is None
     out = wf.act(
         TOWNSHIP, Command(key="k2", instance_id=inst.id, action="approve", ts=0, opinion="同意", signature="李四")
     )
     assert out.ok and out.state == "approved"
+    [pending] = _rows(wf)  # issued in the approval's transaction; drawn after it
+    assert (pending.sha256, pending.pdf) == ("", b"") and documents.code_ok(pending.code)
+    assert documents.has_document(wf.engine, inst.id)
+    assert documents.render_pending(wf) == 1 and documents.render_pending(wf) == 0
     return Approved(wf, inst.id, clock[0])
 
 
@@ -84,7 +88,7 @@ def test_approval_issues_one_document_row(approved: Approved) -> None:
     assert row.issued_at == approved.approved_at
     assert documents.code_ok(row.code)
     assert row.sha256 == hashlib.sha256(row.pdf).hexdigest()
-    assert documents.document_pdf(approved.wf.engine, approved.iid) == row.pdf
+    assert documents.document_pdf(approved.wf, approved.iid) == row.pdf
 
 
 def test_pdf_text_is_filled_masked_and_verifiable(approved: Approved) -> None:
@@ -120,14 +124,14 @@ def test_unknown_well_formed_code_is_none(approved: Approved) -> None:
     row = _rows(approved.wf)[0]
     other = next(c for c in iter(documents.new_code, None) if c != row.code)
     assert documents.find_document(approved.wf.engine, other) is None
-    assert documents.document_pdf(approved.wf.engine, "LW-none") is None
+    assert documents.document_pdf(approved.wf, "LW-none") is None
 
 
 def test_issuing_twice_keeps_one_document(approved: Approved) -> None:
     wf, row = approved.wf, _rows(approved.wf)[0]
     item, inst = wf.get(TOWNSHIP, approved.iid)
     with wf.engine.begin() as conn:
-        assert documents.issue(conn, item, inst, approved.approved_at + 1000, PUBLIC) == row.code
+        assert documents.issue(conn, item, inst, approved.approved_at + 1000) == row.code
     again = Command(key="k2", instance_id=approved.iid, action="approve", ts=0, opinion="同意", signature="李四")
     repeat = wf.act(TOWNSHIP, again)
     assert repeat.state == "approved"
