@@ -44,6 +44,7 @@ from workflows.tables import outbox
 log = logging.getLogger(__name__)
 GROUP = "workflows"
 RELAY_BATCH = 500  # outbox rows relayed per round
+RELAY_EVERY_S = 0.5  # while commands keep coming, the outbox is relayed at most this often
 _PHONE = re.compile(r"1\d{10}")
 _JSON = msgspec.json.Encoder(decimal_format="string")
 
@@ -89,7 +90,7 @@ class WorkflowLoop:
         self.interval_s = settings.workflows.timer_interval_s
         self.notices = settings.var_dir / "workflows" / "notices.jsonl"
         self.trim_s = 60.0
-        self._next_timer = 0.0
+        self._next_timer = self._next_relay = 0.0
         self.stats = {"commands": 0, "applied": 0, "refused": 0, "repeats": 0, "malformed": 0, "errors": 0,
                       "timers": 0, "notices": 0, "escalations": 0, "documents": 0}  # fmt: skip
 
@@ -111,7 +112,9 @@ class WorkflowLoop:
         if time.monotonic() >= self._next_timer:
             self._next_timer = time.monotonic() + self.interval_s
             self.stats["timers"] += len(await asyncio.to_thread(self.store.run_due, self.clock()))
-        await self._relay()
+        if not entries or time.monotonic() >= self._next_relay:  # notices wait half a second while commands flow
+            self._next_relay = time.monotonic() + RELAY_EVERY_S
+            await self._relay()
         await self._flush_audit()
         if not entries:  # an idle moment: draw the documents issued meanwhile
             self.stats["documents"] += await asyncio.to_thread(documents.render_pending, self.store)
@@ -213,11 +216,8 @@ class WorkflowLoop:
         await asyncio.to_thread(self._mark_sent, [r.id for r in rows], self.clock())
 
     async def _flush_audit(self) -> None:
-        """The stores' audit records of this round, written concurrently (each one MULTI of its own)."""
-        records = self.audits.take()
-        for start in range(0, len(records), 64):
-            await asyncio.gather(*(audit.record(self.redis, user, action, target, ok=ok, detail=detail)
-                                   for user, action, target, ok, detail in records[start : start + 64]))  # fmt: skip
+        """The stores' audit records of this round, in one MULTI."""
+        await audit.record_many(self.redis, self.audits.take())
 
 
 def _append(path: Path, lines: list[str]) -> None:

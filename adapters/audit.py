@@ -36,6 +36,23 @@ async def record(
     log.info("audit user=%s action=%s target=%s ok=%s", user, action, target, ok)
 
 
+async def record_many(redis: aioredis.Redis, records: list[tuple[str, str, str, bool, dict[str, Any]]]) -> None:
+    """Append many (user, action, target, ok, detail) records in one MULTI: a host's round of audits at once."""
+    if not records:
+        return
+    ts = now_ms()
+    async with redis.pipeline(transaction=True) as pipe:
+        for user, action, target, ok, detail in records:
+            user, target = printable(user), printable(target)
+            body = _JSON.encode(detail or {}).decode()
+            pipe.xadd(AUDIT, {b"ts": ts, b"user": user, b"action": action, b"target": target, b"ok": int(ok),
+                              b"ip": "", b"detail": body})  # fmt: skip
+            pipe.xadd(STORE, {b"t": AUDIT_TABLE, b"r": _JSON.encode([ts / 1000, user, action, target, ok, "", body]),
+                              b"n": 1})  # fmt: skip
+            log.info("audit user=%s action=%s target=%s ok=%s", user, action, target, ok)
+        await pipe.execute()
+
+
 async def recent(redis: aioredis.Redis, count: int = 200) -> list[dict[str, Any]]:
     """The newest audit records, newest first."""
     rows = cast(list[tuple[bytes, dict[bytes, bytes]]], await redis.xrevrange(AUDIT, count=count))
