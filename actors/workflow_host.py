@@ -28,7 +28,7 @@ from sqlalchemy.exc import DBAPIError
 
 from adapters import audit, bus
 from adapters.bus import Consumer, Entry, Fields
-from adapters.workflow_bus import RESULT_KEY, RESULT_TTL_S, WF_COMMANDS, WF_RESULTS, decode
+from adapters.workflow_bus import RESULT_KEY, RESULT_TTL_S, WF_COMMANDS, WF_RESULTS, Forged, command_key, decode
 from core.access import User
 from core.events import now_ms
 from core.personal import Sealer, mask
@@ -43,6 +43,7 @@ from workflows.tables import outbox
 
 log = logging.getLogger(__name__)
 GROUP = "workflows"
+FORGER = User(username="unknown", name="未知来源", level="county", duties=[])  # who an unsigned entry claims
 RELAY_BATCH = 500  # outbox rows relayed per round
 RELAY_EVERY_S = 0.5  # while commands keep coming, the outbox is relayed at most this often
 _PHONE = re.compile(r"1\d{10}")
@@ -87,12 +88,13 @@ class WorkflowLoop:
         self.redis, self.store, self.clock, self.audits = redis, store, clock, audits or AuditQueue()
         store.clock = store.ledgers.clock = clock  # every `now` of the host (acts, timers, dates) is this clock
         self.consumer = Consumer(redis, WF_COMMANDS, GROUP, name, settings.bus)
+        self.key = command_key(master_key(settings))
         self.interval_s = settings.workflows.timer_interval_s
         self.notices = settings.var_dir / "workflows" / "notices.jsonl"
         self.trim_s = 60.0
         self._next_timer = self._next_relay = 0.0
         self.stats = {"commands": 0, "applied": 0, "refused": 0, "repeats": 0, "malformed": 0, "errors": 0,
-                      "timers": 0, "notices": 0, "escalations": 0, "documents": 0}  # fmt: skip
+                      "timers": 0, "notices": 0, "escalations": 0, "documents": 0, "forged": 0}  # fmt: skip
 
     async def start(self) -> None:
         """The consumer group, created when missing."""
@@ -128,7 +130,13 @@ class WorkflowLoop:
         for entry in entries:
             self.stats["commands"] += 1
             try:
-                user, cmd = decode(entry[1][b"c"])
+                user, cmd = decode(entry[1], self.key)
+            except Forged:
+                self.stats["forged"] += 1
+                bad = Applied("", False, reason="指令签名无效,已拒绝并记录", kind="access")
+                outcomes.append(("", _JSON.encode(dataclasses.asdict(bad)).decode()))
+                self.audits(FORGER, "wf_forged", entry[0].decode(), False, {"stream": WF_COMMANDS})
+                continue
             except (KeyError, msgspec.DecodeError, msgspec.ValidationError) as exc:
                 self.stats["malformed"] += 1
                 bad = Applied("", False, reason=f"指令格式不正确:{type(exc).__name__}", kind="invalid")

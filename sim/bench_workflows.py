@@ -79,8 +79,8 @@ def _submit(loop: WorkflowLoop, villages: list[tuple[str, str]], n: int) -> list
     return out
 
 
-def _push(url: str, items: list[tuple[str, bytes]], concurrency: int) -> list[tuple[str, float, bool]]:
-    """Worker process: send each (key, payload) and wait for its outcome; (key, latency ms or NaN, ok)."""
+def _push(url: str, items: list[tuple[str, dict[bytes, bytes]]], concurrency: int) -> list[tuple[str, float, bool]]:
+    """Worker process: send each (key, signed fields) and wait for its outcome; (key, latency ms or NaN, ok)."""
 
     async def run() -> list[tuple[str, float, bool]]:
         redis = bus.connect(url, max_connections=concurrency + 4)
@@ -89,9 +89,9 @@ def _push(url: str, items: list[tuple[str, bytes]], concurrency: int) -> list[tu
 
         async def officer() -> None:
             while queue:
-                key, payload = queue.pop()
+                key, fields = queue.pop()
                 started = time.perf_counter()
-                await redis.xadd(WF_COMMANDS, {b"c": payload})
+                await redis.xadd(WF_COMMANDS, fields)  # type: ignore[arg-type]
                 res = await wait_result(redis, key, 30)
                 out.append((key, (time.perf_counter() - started) * 1000 if res else math.nan, bool(res and res["ok"])))
 
@@ -107,8 +107,9 @@ def _ready(seconds: float) -> None:
     time.sleep(seconds)
 
 
-def _phase(url: str, cmds: list[tuple[User, Command]], workers: int, concurrency: int) -> tuple[float, list[Any]]:
-    items = [(c.key, encode(u, c)) for u, c in cmds]
+def _phase(url: str, cmds: list[tuple[User, Command]], key: bytes, workers: int, concurrency: int
+           ) -> tuple[float, list[Any]]:  # fmt: skip
+    items = [(c.key, encode(u, c, key)) for u, c in cmds]
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         list(pool.map(_ready, [0.5] * workers))  # the processes up, this module imported, before the clock starts
         started = time.perf_counter()
@@ -178,7 +179,7 @@ def run_one(backend: str, applications: int, villages_n: int, workers: int, conc
                                                       opinion="经审核,情况属实")))  # fmt: skip
             if i % 40 == 7:
                 village_cmds.append(village_cmds[-1])  # a resent key: applies once
-        wall_a, res_a = _phase(url, village_cmds, workers, concurrency)
+        wall_a, res_a = _phase(url, village_cmds, loop.key, workers, concurrency)
         now[0] += 8 * DAY_MS  # the 公示 runs out; the host's timers move them on
         t = time.perf_counter()
         while _count(loop, "village_posting"):
@@ -187,7 +188,7 @@ def run_one(backend: str, applications: int, villages_n: int, workers: int, conc
         review = _in(loop, "township_review")
         township_cmds = [(towns[tw], Command(key=f"t:{iid}", instance_id=iid, action="approve", ts=0, opinion="同意",
                                              signature="李四")) for iid, tw, _ in ids if iid in review]  # fmt: skip
-        wall_c, res_c = _phase(url, township_cmds, workers, concurrency)
+        wall_c, res_c = _phase(url, township_cmds, loop.key, workers, concurrency)
         done = res_a + res_c
         latencies = [ms for _, ms, _ in done if not math.isnan(ms)]
         transitions = len({k for k, _, ok in done if ok})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
 import os
 import signal
@@ -20,10 +21,11 @@ import sqlalchemy as sa
 from ledger_testkit import OFFICER_A, TOWNSHIP_OP_A, household, id_number
 
 from actors.workflow_host import WorkflowLoop, mask_phones, open_loop
-from adapters.workflow_bus import WF_COMMANDS, WF_RESULTS, send, wait_result
+from adapters.workflow_bus import WF_COMMANDS, WF_RESULTS, command_key, encode, send, wait_result
 from core.access import User
 from core.settings import Settings
 from core.settings.workflows import WorkflowSettings
+from ledgers.store import master_key
 from workflows.engine import Command
 from workflows.tables import commands, outbox, steps
 
@@ -90,10 +92,12 @@ def test_sigkill_mid_run_applies_every_command_once(tmp_path: Path, redis_url: s
     assert len(cmds) >= 300
     client = redis.Redis.from_url(redis_url)
 
+    key = command_key(master_key(_settings(var, redis_url)))
+
     async def send_all(batch: list[Command]) -> None:
         r = aioredis.Redis.from_url(redis_url)
         for c in batch:
-            await send(r, OFFICER_A, c)
+            await send(r, OFFICER_A, c, key)
         await r.aclose()
 
     half = len(cmds) // 2
@@ -146,9 +150,13 @@ async def test_timers_on_an_advanced_clock_and_the_outbox(tmp_path: Path, redis_
     a, b = await asyncio.to_thread(_applications, loop, 2)
     await loop.start()
     r = loop.redis
-    await send(r, OFFICER_A, Command(key="v1", instance_id=a, action="approve", ts=0, opinion="同意"))
-    await send(r, OFFICER_A, Command(key="bad", instance_id=a, action="approve", ts=0, opinion=""))
-    await r.xadd(WF_COMMANDS, {b"c": b"\x01garbage"})
+    await send(r, OFFICER_A, Command(key="v1", instance_id=a, action="approve", ts=0, opinion="同意"), loop.key)
+    await send(r, OFFICER_A, Command(key="bad", instance_id=a, action="approve", ts=0, opinion=""), loop.key)
+    garbage = b"\x01garbage"
+    await r.xadd(WF_COMMANDS, {b"c": garbage, b"s": hmac.new(loop.key, garbage, hashlib.sha256).hexdigest()})
+    forged = encode(OFFICER_A, Command(key="f1", instance_id=b, action="reject", ts=0, opinion="伪造"), b"not-the-key")
+    await r.xadd(WF_COMMANDS, forged)  # type: ignore[arg-type]
+    await r.xadd(WF_COMMANDS, {b"c": forged[b"c"]})  # no signature at all
     await loop.round()
     assert (await wait_result(r, "v1", 1))["state"] == "village_posting"
     refused = await wait_result(r, "bad", 1)
@@ -167,8 +175,10 @@ async def test_timers_on_an_advanced_clock_and_the_outbox(tmp_path: Path, redis_
     assert len(breaches) == 1 and breaches[0][b"target"].decode() == b
     with loop.store.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).where(outbox.c.sent_at.is_(None))).scalar() == 0
-    assert loop.stats["malformed"] == 1 and await r.xpending(WF_COMMANDS, "workflows") == {
-        "pending": 0, "min": None, "max": None, "consumers": []}  # fmt: skip
+    assert [f[b"action"] for _, f in await r.xrange("audit")].count(b"wf_forged") == 2
+    assert await wait_result(r, "f1", 0.1) is None  # a forged entry's key is not trusted either
+    assert loop.stats["malformed"] == 1 and loop.stats["forged"] == 2
+    assert await r.xpending(WF_COMMANDS, "workflows") == {"pending": 0, "min": None, "max": None, "consumers": []}
     await r.aclose()
     loop.store.engine.dispose()
 
