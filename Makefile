@@ -40,7 +40,7 @@ bench: $(STAMP) system-deps
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy core adapters actors serve rules ledgers sim ops_center runtime
+	$(BIN)/mypy core adapters actors serve rules ledgers workflows sim ops_center runtime
 
 lock: $(STAMP)
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt

@@ -191,7 +191,7 @@ def routes(ctx: CitizenContext) -> list[web.RouteDef]:
                 f'value="{esc(t.action)}"><input type="hidden" name="version" value="{inst.version}">'
                 f'<input type="hidden" name="key" value="{uuid.uuid4().hex}"><button>{esc(t.label)}</button></form>'
             )
-        issued = item.document is not None and inst.outcome
+        issued = item.document is not None and bool(inst.outcome)
         if issued and await asyncio.to_thread(documents.has_document, wf.engine, inst.id):
             assert item.document is not None
             parts.append(f'<p><a href="/h5/app/{esc(inst.id)}/pdf">下载{esc(item.document.title)}(PDF)</a></p>')
