@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from reportlab.graphics import renderPDF
@@ -28,12 +28,22 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.clock import local_time
 from core.personal import mask
+from core.settings.workflows import WorkflowSettings
+from workflows.codec import InstanceCodec
 from workflows.engine import Instance
 from workflows.schema import Item
 from workflows.tables import documents, instances
 
-if TYPE_CHECKING:
-    from workflows.store import WorkflowStore
+
+class WorkflowStore(Protocol):
+    """What drawing a document needs of the workflow store (which imports this module: no import back)."""
+
+    engine: Engine
+    settings: WorkflowSettings
+    codec: InstanceCodec
+
+    def definition(self, digest: str) -> Item: ...
+
 
 FONT_PATH = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 FONT = "WQYMicroHei"
